@@ -1,0 +1,138 @@
+"""The conventions every chapter notebook follows, in one place.
+
+A chapter is ``notebooks/NN_name.ipynb`` laid out as
+
+1. a markdown title cell (what the reader will learn, how long it takes);
+2. one code cell tagged ``parameters`` (papermill injects overrides after it)
+   holding at least ``scale``, ``device`` and ``seed``;
+3. the Colab set-up cell, identical in every chapter (:data:`COLAB_SETUP_SOURCE`);
+4. the chapter itself, ending with a summary and exercises.
+
+Notebooks are committed with outputs stripped. The repository address the
+Colab cell installs from lives here, in :data:`REPOSITORY_URL`, and nowhere
+else; ``python -m neurohash_lite.chapter sync notebooks/*.ipynb`` rewrites
+every chapter's set-up cell from it and strips outputs.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import tempfile
+from pathlib import Path
+
+__all__ = [
+    "REPOSITORY_URL",
+    "COLAB_SETUP_SOURCE",
+    "REQUIRED_PARAMETERS",
+    "strip_outputs",
+    "sync_notebook",
+]
+
+#: The public repository of the book. The Colab set-up cell installs the
+#: package from it; tests point it at a local clone through the environment
+#: variable ``NEUROHASH_REPO``.
+REPOSITORY_URL = "https://github.com/neurohash/neurohash-book"
+
+#: The one set-up cell every chapter carries, word for word.
+COLAB_SETUP_SOURCE = f'''\
+# Set-up. On Colab this installs the book's package from its repository;
+# anywhere else the package is already installed (`make book` / `pip install -e .`).
+import os
+import subprocess
+import sys
+
+if "google.colab" in sys.modules:
+    NEUROHASH_REPO = os.environ.get("NEUROHASH_REPO", "{REPOSITORY_URL}")
+    subprocess.run(
+        [sys.executable, "-m", "pip", "install", "--quiet", f"git+{{NEUROHASH_REPO}}"],
+        check=True,
+    )
+
+import neurohash_lite'''
+
+#: Names the ``parameters`` cell must assign.
+REQUIRED_PARAMETERS = ("scale", "device", "seed")
+
+
+def strip_outputs(notebook: dict) -> dict:
+    """Remove outputs and execution counts from every code cell, in place."""
+    for cell in notebook.get("cells", []):
+        if cell.get("cell_type") == "code":
+            cell["outputs"] = []
+            cell["execution_count"] = None
+        cell.get("metadata", {}).pop("execution", None)
+        cell.get("metadata", {}).pop("papermill", None)
+    notebook.get("metadata", {}).pop("papermill", None)
+    notebook.get("metadata", {}).pop("widgets", None)
+    notebook.get("metadata", {}).pop("jupytext", None)
+    return notebook
+
+
+def _is_setup_cell(cell: dict) -> bool:
+    return cell.get("cell_type") == "code" and '"google.colab" in sys.modules' in "".join(
+        cell.get("source", "")
+    )
+
+
+def sync_notebook(path: str | os.PathLike) -> bool:
+    """Rewrite a chapter's Colab set-up cell from :data:`COLAB_SETUP_SOURCE`,
+    strip its outputs and set the ``python3`` kernelspec.
+
+    The file is written to a temporary name and renamed, so an interrupted
+    run never leaves half a notebook.
+
+    Parameters
+    ----------
+    path : path-like
+        A chapter notebook.
+
+    Returns
+    -------
+    bool
+        True when the file changed.
+    """
+    path = Path(path)
+    original = path.read_text(encoding="utf-8")
+    notebook = json.loads(original)
+    setup_cells = [cell for cell in notebook["cells"] if _is_setup_cell(cell)]
+    if len(setup_cells) != 1:
+        raise ValueError(f"{path}: expected one Colab set-up cell, found {len(setup_cells)}")
+    setup_cells[0]["source"] = COLAB_SETUP_SOURCE
+    setup_cells[0]["metadata"] = {"tags": ["colab-setup", "hide-output"]}
+    strip_outputs(notebook)
+    notebook["metadata"]["kernelspec"] = {
+        "display_name": "Python 3",
+        "language": "python",
+        "name": "python3",
+    }
+    text = json.dumps(notebook, indent=1, ensure_ascii=False) + "\n"
+    if text == original:
+        return False
+    with tempfile.NamedTemporaryFile(
+        "w", encoding="utf-8", dir=path.parent, suffix=".tmp", delete=False
+    ) as handle:
+        handle.write(text)
+    os.replace(handle.name, path)
+    return True
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m neurohash_lite.chapter",
+        description="Keep chapter notebooks in the house layout.",
+    )
+    commands = parser.add_subparsers(dest="command", required=True)
+    sync = commands.add_parser(
+        "sync", help="rewrite the Colab set-up cell, strip outputs, set the kernelspec"
+    )
+    sync.add_argument("notebooks", nargs="+", type=Path)
+    args = parser.parse_args(argv)
+    for path in args.notebooks:
+        changed = sync_notebook(path)
+        print(f"{path}: {'updated' if changed else 'unchanged'}")
+
+
+if __name__ == "__main__":
+    main()
