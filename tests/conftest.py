@@ -1,0 +1,35 @@
+"""Shared fixtures: where the test suite keeps its data and executed chapters.
+
+Every chapter is executed once per test session through papermill at
+``scale="smoke"``; the executed copies stay in ``_build/smoke/`` for
+inspection, and the book build test reuses them instead of executing the
+chapters a second time.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import pytest
+
+from smoke_runs import SmokeRuns
+
+ROOT = Path(__file__).resolve().parents[1]
+BUILD = ROOT / "_build"
+
+# The chapters and tests keep cohorts and caches here unless told otherwise,
+# so the suite never touches a reader's ~/neurohash_data.
+os.environ.setdefault("NEUROHASH_DATA", str(BUILD / "test-data"))
+os.environ.setdefault("MPLBACKEND", "Agg")
+
+
+@pytest.fixture(scope="session")
+def repo_root() -> Path:
+    return ROOT
+
+
+@pytest.fixture(scope="session")
+def smoke_runs() -> SmokeRuns:
+    """Executes chapters at the smoke tier, once each per session."""
+    return SmokeRuns(ROOT / "notebooks", BUILD / "smoke")

@@ -1,0 +1,86 @@
+"""The book builds with warnings as errors, from the smoke-executed chapters.
+
+CI does not execute the chapters twice: it stages the book with the executed
+copies that ``test_notebooks`` kept and switches execution off. A broken toc
+entry, reference, citation or math then fails here.
+"""
+
+from __future__ import annotations
+
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+ROOT = Path(__file__).resolve().parents[1]
+JUPYTER_BOOK = Path(sys.executable).parent / "jupyter-book"
+STAGE = ROOT / "_build" / "ci-book"
+
+pytestmark = pytest.mark.slow
+
+
+def stage_book(stage: Path, notebooks: dict[str, Path]) -> None:
+    """Copy the book's sources to ``stage``, chapters replaced by ``notebooks``,
+    with execution switched off."""
+    if stage.exists():
+        shutil.rmtree(stage)
+    shutil.copytree(ROOT / "book", stage / "book")
+    (stage / "notebooks").mkdir(parents=True)
+    for name, executed in notebooks.items():
+        shutil.copy(executed, stage / "notebooks" / name)
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    config["execute"]["execute_notebooks"] = "off"
+    (stage / "_config.yml").write_text(yaml.safe_dump(config, sort_keys=False))
+
+
+def build(stage: Path) -> subprocess.CompletedProcess:
+    return subprocess.run(
+        [str(JUPYTER_BOOK), "build", str(stage), "--config", str(stage / "_config.yml"),
+         "--toc", str(stage / "book" / "_toc.yml"), "--warningiserror", "--keep-going"],
+        capture_output=True, text=True, timeout=900,
+    )
+
+
+@pytest.fixture(scope="module")
+def built_book(smoke_runs) -> Path:
+    results = smoke_runs.run_all()
+    failed = [r.notebook.name for r in results if r.error]
+    if failed:
+        pytest.fail(f"cannot build the book: these chapters failed at smoke tier: {failed}", pytrace=False)
+    stage_book(STAGE, {r.notebook.name: r.executed for r in results})
+    completed = build(STAGE)
+    if completed.returncode != 0:
+        pytest.fail(f"jupyter-book build -W failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}",
+                    pytrace=False)
+    return STAGE / "_build" / "html"
+
+
+def test_book_builds_with_every_chapter(built_book):
+    assert (built_book / "index.html").exists()
+    for chapter in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):
+        assert (built_book / "notebooks" / f"{chapter.stem}.html").exists(), chapter.name
+
+
+def test_chapter_0_shows_the_environment_report(built_book):
+    page = (built_book / "notebooks" / "00_how_to_use_this_book.html").read_text()
+    assert "mixed precision" in page and "nilearn" in page
+
+
+def test_chapters_have_a_colab_launch_button(built_book):
+    page = (built_book / "notebooks" / "00_how_to_use_this_book.html").read_text()
+    assert "colab.research.google.com/github/" in page
+
+
+def test_a_broken_citation_fails_the_build(tmp_path):
+    stage = tmp_path / "broken"
+    stage_book(stage, {})
+    toc = stage / "book" / "_toc.yml"
+    toc.write_text("format: jb-book\nroot: book/intro\n")
+    intro = stage / "book" / "intro.md"
+    intro.write_text("# Intro\n\nSee {cite:p}`no_such_paper_2099`.\n")
+    completed = build(stage)
+    assert completed.returncode != 0
+    assert "no_such_paper_2099" in completed.stdout + completed.stderr

@@ -1,0 +1,93 @@
+"""Chapters are committed clean and share one layout (neurohash_lite.chapter)."""
+
+from __future__ import annotations
+
+import ast
+import json
+from pathlib import Path
+
+import pytest
+import yaml
+
+from neurohash_lite.chapter import COLAB_SETUP_SOURCE, REPOSITORY_URL, REQUIRED_PARAMETERS
+
+ROOT = Path(__file__).resolve().parents[1]
+CHAPTERS = sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb"))
+IDS = [path.stem for path in CHAPTERS]
+
+
+def load(path: Path) -> dict:
+    return json.loads(path.read_text(encoding="utf-8"))
+
+
+def source(cell: dict) -> str:
+    text = cell.get("source", "")
+    return "".join(text) if isinstance(text, list) else text
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_outputs_are_stripped(path):
+    for index, cell in enumerate(load(path)["cells"]):
+        if cell["cell_type"] == "code":
+            assert cell.get("outputs") == [], f"{path.name}: cell {index} has outputs"
+            assert cell.get("execution_count") is None, f"{path.name}: cell {index} has an execution count"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_kernelspec_is_python3(path):
+    assert load(path)["metadata"]["kernelspec"]["name"] == "python3"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_title_then_one_parameters_cell(path):
+    cells = load(path)["cells"]
+    tagged = [i for i, cell in enumerate(cells) if "parameters" in cell.get("metadata", {}).get("tags", [])]
+    assert tagged == [1], f"{path.name}: want exactly one 'parameters' cell, right after the title; found at {tagged}"
+    assert cells[0]["cell_type"] == "markdown" and source(cells[0]).startswith("# "), (
+        f"{path.name}: the first cell must be the markdown title ('# ...')"
+    )
+    parameters = cells[1]
+    assert parameters["cell_type"] == "code"
+    assigned = {
+        target.id
+        for node in ast.parse(source(parameters)).body
+        if isinstance(node, (ast.Assign, ast.AnnAssign))
+        for target in (node.targets if isinstance(node, ast.Assign) else [node.target])
+        if isinstance(target, ast.Name)
+    }
+    missing = set(REQUIRED_PARAMETERS) - assigned
+    assert not missing, f"{path.name}: the parameters cell does not set {sorted(missing)}"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_colab_setup_cell_is_the_shared_one(path):
+    cells = load(path)["cells"]
+    assert cells[2]["cell_type"] == "code"
+    assert source(cells[2]) == COLAB_SETUP_SOURCE, (
+        f"{path.name}: the cell after the parameters must be the shared Colab set-up cell; "
+        "run `python -m neurohash_lite.chapter sync` on it"
+    )
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_title_says_what_and_how_long_and_ends_with_exercises(path):
+    cells = load(path)["cells"]
+    title = source(cells[0]).lower()
+    assert "what you will learn" in title and "time" in title, f"{path.name}: the title cell needs objectives and a time"
+    text = "\n".join(source(cell) for cell in cells if cell["cell_type"] == "markdown")
+    assert "## Summary" in text and "## Exercises" in text, f"{path.name}: end with a Summary and Exercises"
+
+
+def test_every_chapter_is_in_the_table_of_contents():
+    toc = (ROOT / "book" / "_toc.yml").read_text()
+    for path in CHAPTERS:
+        assert f"notebooks/{path.stem}" in toc, f"{path.name} is missing from book/_toc.yml"
+
+
+def test_repository_url_lives_in_one_place():
+    config = yaml.safe_load((ROOT / "_config.yml").read_text())
+    assert config["repository"]["url"] == REPOSITORY_URL, (
+        "_config.yml's repository.url (the launch buttons) and neurohash_lite.chapter.REPOSITORY_URL "
+        "(the Colab set-up cell) must name the same repository"
+    )
+    assert REPOSITORY_URL in COLAB_SETUP_SOURCE
