@@ -1,6 +1,7 @@
 """The losses of the book's hashing methods, one module per method.
 
 - :mod:`neurohash_lite.losses.ahs`: Adaptive Hash Semantics (Tao & An, 2021)
+- :mod:`neurohash_lite.losses.dcpha`: DCPHA, deep consistency-preserving hash auto-encoders (Wang & Zeng, 2023)
 """
 
 from neurohash_lite.losses.ahs import (  # noqa: F401
@@ -14,4 +15,16 @@ from neurohash_lite.losses.ahs import (  # noqa: F401
     ahs_similarity,
     ahs_theta,
     ahs_triplet_loss,
+)
+from neurohash_lite.losses.dcpha import (  # noqa: F401
+    dcpha_distance,
+    dcpha_heterogeneous_similarity,
+    dcpha_homogeneous_similarity,
+    dcpha_j1,
+    dcpha_j2,
+    dcpha_laplacian_objective,
+    dcpha_loss,
+    dcpha_multimanifold_similarity,
+    dcpha_regularizer,
+    dcpha_same_label,
 )
