@@ -1,0 +1,196 @@
+"""Packed codes and the Hamming index: every backend returns the same integers."""
+
+import numpy as np
+import pytest
+import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from neurohash_lite.retrieval import (
+    HammingIndex,
+    check_codes,
+    pack_codes,
+    packed_hamming_distance,
+    unpack_codes,
+)
+
+
+
+def random_codes(rng, n, n_bits):
+    return np.where(rng.random((n, n_bits)) < 0.5, -1, 1).astype(np.int8)
+
+
+def brute_force_ranking(queries, db):
+    """Indices of db sorted by (distance, index) for every query, and the distances."""
+    distance = (queries.shape[1] - queries.astype(np.int64) @ db.astype(np.int64).T) // 2
+    order = np.array([np.lexsort((np.arange(len(db)), row)) for row in distance])
+    return order, np.take_along_axis(distance, order, axis=1)
+
+
+def skip_without(backend):
+    if backend == "faiss":
+        pytest.importorskip("faiss")
+
+
+# --------------------------------------------------------------------------
+# Packing
+# --------------------------------------------------------------------------
+def test_pack_codes_layout():
+    codes = np.array([[1, -1, -1, -1, -1, -1, -1, -1, 1, 1]])
+    packed = pack_codes(codes)
+    assert packed.dtype == np.uint8 and packed.shape == (1, 2)
+    np.testing.assert_array_equal(packed, [[0b10000000, 0b11000000]])   # big-endian bits, zero padding
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.integers(1, 200), st.integers(1, 20), st.integers(0, 2**32 - 1))
+def test_unpack_inverts_pack(n_bits, n, seed):
+    codes = random_codes(np.random.default_rng(seed), n, n_bits)
+    np.testing.assert_array_equal(unpack_codes(pack_codes(codes), n_bits), codes)
+
+
+def test_pack_accepts_torch_and_floats():
+    codes = np.array([[1, -1, 1], [-1, -1, 1]])
+    expected = pack_codes(codes)
+    np.testing.assert_array_equal(pack_codes(torch.tensor(codes, dtype=torch.float32)), expected)
+    np.testing.assert_array_equal(pack_codes(codes.astype(np.float64)), expected)
+
+
+@pytest.mark.parametrize("codes, message", [
+    (np.array([[1, 0, -1]]), "only -1 and \\+1"),
+    (np.array([[1, 3, -1]]), "only -1 and \\+1"),
+    (np.array([[1.0, np.inf]]), "only -1 and \\+1"),
+    (np.zeros((0, 4)), "empty"),
+    (np.ones(4), "shape"),
+])
+def test_pack_and_check_reject_non_codes(codes, message):
+    with pytest.raises(ValueError, match=message):
+        pack_codes(codes)
+    with pytest.raises(ValueError, match=message):
+        check_codes(codes)
+
+
+def test_unpack_rejects_a_wrong_width():
+    with pytest.raises(ValueError, match="does not hold n_bits=20"):
+        unpack_codes(np.zeros((2, 2), np.uint8), 20)
+
+
+# --------------------------------------------------------------------------
+# Distance kernels
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["numpy", "torch", "faiss", "auto"])
+@pytest.mark.parametrize("n_bits", [1, 7, 8, 16, 24, 32, 40, 64, 72, 128, 255, 300])
+def test_every_kernel_equals_the_inner_product_formula(backend, n_bits):
+    skip_without(backend)
+    rng = np.random.default_rng(n_bits)
+    queries, db = random_codes(rng, 7, n_bits), random_codes(rng, 70_001 if n_bits == 64 else 33, n_bits)
+    distance = packed_hamming_distance(pack_codes(queries), pack_codes(db), n_bits, backend)
+    assert distance.dtype == (np.uint8 if n_bits <= 255 else np.uint16)
+    np.testing.assert_array_equal(distance, (n_bits - queries.astype(np.int64) @ db.T.astype(np.int64)) // 2)
+
+
+def test_packed_distance_rejects_mismatched_widths():
+    with pytest.raises(ValueError, match="code lengths differ"):
+        packed_hamming_distance(np.zeros((1, 2), np.uint8), np.zeros((3, 4), np.uint8))
+    with pytest.raises(ValueError, match="db_packed must be"):
+        packed_hamming_distance(np.zeros((1, 2), np.uint8), np.zeros((3, 2), np.int8))
+
+
+# --------------------------------------------------------------------------
+# The index
+# --------------------------------------------------------------------------
+@pytest.mark.parametrize("backend", ["numpy", "torch", "faiss"])
+@pytest.mark.parametrize("n_bits", [4, 13, 64, 128])
+def test_search_is_brute_force_with_ties_by_index(backend, n_bits):
+    skip_without(backend)
+    rng = np.random.default_rng(n_bits)
+    db, queries = random_codes(rng, 300, n_bits), random_codes(rng, 11, n_bits)
+    index = HammingIndex(n_bits, backend=backend)
+    index.add(db[:120])
+    index.add(torch.from_numpy(db[120:]))             # several batches, torch input
+    assert index.ntotal == len(index) == 300 and index.backend == backend
+    order, distance = brute_force_ranking(queries, db)
+    for k in (1, 7, 300):
+        indices, distances = index.search(queries, k)
+        assert indices.dtype == np.int64 and indices.shape == (11, k)
+        np.testing.assert_array_equal(indices, order[:, :k])
+        np.testing.assert_array_equal(distances, distance[:, :k])
+
+
+@pytest.mark.parametrize("backend", ["numpy", "torch", "faiss"])
+def test_range_search_is_brute_force(backend):
+    skip_without(backend)
+    n_bits = 12
+    rng = np.random.default_rng(0)
+    db, queries = random_codes(rng, 200, n_bits), random_codes(rng, 6, n_bits)
+    index = HammingIndex(n_bits, backend=backend)
+    index.add(db)
+    order, distance = brute_force_ranking(queries, db)
+    for radius in (0, 3, 6, n_bits):
+        result = index.range_search(queries, radius)
+        assert len(result) == 6 and result.lims[-1] == (distance <= radius).sum()
+        for q in range(6):
+            hits, hit_distances = result[q]
+            inside = distance[q] <= radius
+            np.testing.assert_array_equal(hits, order[q][inside])
+            np.testing.assert_array_equal(hit_distances, distance[q][inside])
+
+
+@pytest.mark.parametrize("n_bits", [16, 64, 100])
+def test_all_backends_agree_on_a_tie_heavy_database(n_bits):
+    """Codes drawn from 5 prototypes: huge tie groups, the hardest case for stable order."""
+    rng = np.random.default_rng(1)
+    prototypes = random_codes(rng, 5, n_bits)
+    db = prototypes[rng.integers(0, 5, 2000)]
+    queries = prototypes[rng.integers(0, 5, 4)]
+    backends = ["numpy", "torch"] + (["faiss"] if _has_faiss() else [])
+    results = []
+    for backend in backends:
+        index = HammingIndex(n_bits, backend=backend)
+        index.add(db)
+        results.append((index.search(queries, 500), index.range_search(queries, n_bits // 4)))
+    for (search, ranged) in results[1:]:
+        np.testing.assert_array_equal(search[0], results[0][0][0])
+        np.testing.assert_array_equal(search[1], results[0][0][1])
+        np.testing.assert_array_equal(ranged.indices, results[0][1].indices)
+        np.testing.assert_array_equal(ranged.lims, results[0][1].lims)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+def test_torch_backend_on_cuda_matches_numpy():
+    rng = np.random.default_rng(2)
+    db, queries = random_codes(rng, 5000, 64), random_codes(rng, 20, 64)
+    on_gpu, on_cpu = HammingIndex(64, backend="torch", device="cuda"), HammingIndex(64, backend="numpy")
+    on_gpu.add(db)
+    on_cpu.add(db)
+    for a, b in zip(on_gpu.search(queries, 100), on_cpu.search(queries, 100)):
+        np.testing.assert_array_equal(a, b)
+
+
+def _has_faiss():
+    try:
+        import faiss  # noqa: F401
+    except ImportError:
+        return False
+    return True
+
+
+def test_index_rejects_bad_calls():
+    index = HammingIndex(8, backend="numpy")
+    with pytest.raises(ValueError, match="index is empty"):
+        index.search(np.ones((1, 8)), 1)
+    index.add(np.ones((3, 8)))
+    with pytest.raises(ValueError, match="k=4 must be an integer in 1..3"):
+        index.search(np.ones((1, 8)), 4)
+    with pytest.raises(ValueError, match="k=0"):
+        index.search(np.ones((1, 8)), 0)
+    with pytest.raises(ValueError, match="queries has codes of 9 bits"):
+        index.search(np.ones((1, 9)), 1)
+    with pytest.raises(ValueError, match="codes must hold only"):
+        index.add(np.zeros((1, 8)))
+    with pytest.raises(ValueError, match="radius=9"):
+        index.range_search(np.ones((1, 8)), 9)
+    with pytest.raises(ValueError, match="backend="):
+        HammingIndex(8, backend="annoy")
+    with pytest.raises(ValueError, match="n_bits"):
+        HammingIndex(0)
