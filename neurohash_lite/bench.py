@@ -1,0 +1,272 @@
+"""Benchmarks of the package, one sub-command each.
+
+    python -m neurohash_lite.bench retrieval            # distances and mAP at Q=100, N up to 1e6
+    python -m neurohash_lite.bench retrieval --db-sizes 10000 --bits 64
+
+Each sub-command is a function ``run_<name>(args)`` plus a sub-parser made
+by ``add_<name>_parser(commands)``; :func:`main` wires them together. The
+figures are wall-clock times on whatever machine runs them, best of a few
+repeats; they are printed, never asserted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import subprocess
+import sys
+import time
+from typing import Callable
+
+import numpy as np
+
+from neurohash_lite import metrics, retrieval
+
+__all__ = ["main", "run_retrieval", "sort_based_map", "synthetic_codes"]
+
+
+# --------------------------------------------------------------------------
+# Shared helpers
+# --------------------------------------------------------------------------
+def best_time(function: Callable[[], object], repeats: int, budget_s: float = 2.0) -> float:
+    """Best wall-clock time in seconds of ``function()`` over up to ``repeats`` runs.
+
+    Stops repeating once the runs so far took ``budget_s``, so slow
+    references run once.
+    """
+    best, spent = float("inf"), 0.0
+    for _ in range(max(1, repeats)):
+        start = time.perf_counter()
+        function()
+        elapsed = time.perf_counter() - start
+        best, spent = min(best, elapsed), spent + elapsed
+        if spent > budget_s:
+            break
+    return best
+
+
+def synthetic_codes(n: int, n_bits: int, rng: np.random.Generator, n_classes: int = 3,
+                    flip: float = 0.25) -> tuple[np.ndarray, np.ndarray]:
+    """Class-prototype codes with bit noise, generated in int8 blocks.
+
+    Returns ``codes`` (n, n_bits) int8 ±1 and ``labels`` (n,) int64: each
+    item copies its class's random prototype and flips each bit with
+    probability ``flip``. No float array of the full size is ever made.
+    """
+    prototypes = np.where(rng.random((n_classes, n_bits)) < 0.5, np.int8(-1), np.int8(1))
+    labels = rng.integers(0, n_classes, n)
+    codes = np.empty((n, n_bits), dtype=np.int8)
+    for start in range(0, n, 1 << 16):
+        stop = min(n, start + (1 << 16))
+        flips = rng.random((stop - start, n_bits)) < flip
+        codes[start:stop] = np.where(flips, -prototypes[labels[start:stop]], prototypes[labels[start:stop]])
+    return codes, labels
+
+
+# --------------------------------------------------------------------------
+# retrieval: Hamming distances and mAP
+# --------------------------------------------------------------------------
+def sort_based_map(query_codes: np.ndarray, db_codes: np.ndarray, query_labels: np.ndarray,
+                   db_labels: np.ndarray, distances: str = "float") -> float:
+    """mAP@ALL the way the public hashing repositories compute it.
+
+    Per query: the distances to the whole database, a stable argsort, the
+    relevance in ranked order, then precision at every relevant rank. Ties
+    are ranked by database index, so the result equals
+    ``mean_average_precision(..., ties="index")``.
+
+    Parameters
+    ----------
+    distances : {"float", "uint8"}
+        "float": d = (K - <q, x>)/2 from a float32 matrix-vector product, as
+        those repositories do (their argsort then sorts floats); "uint8": the
+        package's packed distances, so the argsort is numpy's radix sort (the
+        fastest sort-based variant).
+    """
+    n_bits = db_codes.shape[1]
+    aps = []
+    if distances == "float":
+        db_float = db_codes.astype(np.float32)
+        rows = ((i, 0.5 * (n_bits - db_float @ query_codes[i].astype(np.float32)))
+                for i in range(len(query_codes)))
+    else:
+        db_packed = retrieval.pack_codes(db_codes)
+        query_packed = retrieval.pack_codes(query_codes)
+        rows = ((i, retrieval.packed_hamming_distance(query_packed[i:i + 1], db_packed, n_bits)[0])
+                for i in range(len(query_codes)))
+    for i, hamming in rows:
+        order = np.argsort(hamming, kind="stable")
+        relevant = db_labels[order] == query_labels[i]
+        n_relevant = relevant.sum()
+        if n_relevant == 0:
+            continue
+        ranks = np.flatnonzero(relevant) + 1.0
+        aps.append(np.mean(np.arange(1, n_relevant + 1) / ranks))
+    return float(np.mean(aps))
+
+
+def _faiss_hammings(query_packed: np.ndarray, db_packed: np.ndarray) -> np.ndarray:
+    """faiss.hammings as a reader would call it: one call, int32 output."""
+    import faiss
+
+    out = np.empty((len(query_packed), len(db_packed)), dtype=np.int32)
+    faiss.hammings(faiss.swig_ptr(query_packed), faiss.swig_ptr(db_packed),
+                   len(query_packed), len(db_packed), db_packed.shape[1], faiss.swig_ptr(out))
+    return out
+
+
+_MEMORY_PROBE = """
+import json, resource, sys, tracemalloc
+import numpy as np
+from neurohash_lite import metrics
+from neurohash_lite.bench import synthetic_codes
+n_query, n_db, n_bits, seed = map(int, sys.argv[1:5])
+rng = np.random.default_rng(seed)
+db, db_labels = synthetic_codes(n_db, n_bits, rng)
+queries, query_labels = synthetic_codes(n_query, n_bits, rng)
+def peak_rss_mb():
+    # VmHWM belongs to this process image; ru_maxrss would carry the parent's over exec.
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    scale = 2**20 if sys.platform == "darwin" else 2**10
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
+before = peak_rss_mb()
+tracemalloc.start()
+metrics.mean_average_precision(queries, db, query_labels, db_labels)
+traced = tracemalloc.get_traced_memory()[1]
+tracemalloc.stop()
+print(json.dumps({"inputs_and_runtime_mb": before, "peak_rss_mb": peak_rss_mb(),
+                  "traced_peak_mb": traced / 2**20}))
+"""
+
+
+def map_peak_memory(n_query: int, n_db: int, n_bits: int, seed: int = 0) -> dict:
+    """Peak memory of one ``mean_average_precision`` call, in a fresh process.
+
+    Returns the process's peak resident set size before the call (Python,
+    numpy, the package and the int8 input codes) and after it (``ru_maxrss``,
+    so it includes everything), and the peak of the arrays the call itself
+    allocated (``tracemalloc``), all in MB.
+    """
+    completed = subprocess.run(
+        [sys.executable, "-c", _MEMORY_PROBE, str(n_query), str(n_db), str(n_bits), str(seed)],
+        check=True, capture_output=True, text=True,
+    )
+    return json.loads(completed.stdout.strip().splitlines()[-1])
+
+
+def run_retrieval(args: argparse.Namespace) -> list[dict]:
+    """Time Hamming distances and mAP against faiss and a sort-based mAP.
+
+    For every database size N and code length K, on noisy class-prototype
+    codes: ``hamming_distance`` from ±1 codes (packing included) and the
+    packed kernels against ``faiss.hammings`` on the same packed codes;
+    ``mean_average_precision`` (expected ties) end to end against the
+    sort-based mAP in its float (public repositories) and uint8 (radix
+    sort) forms, checking that ``ties="index"`` reproduces the latter.
+
+    Returns
+    -------
+    list of dict
+        One row per (N, K), as printed.
+    """
+    try:
+        import faiss  # noqa: F401
+        has_faiss = True
+    except ImportError:
+        has_faiss = False
+    print(f"Q = {args.queries} queries, best of up to {args.repeats} runs; faiss "
+          f"{'installed' if has_faiss else 'NOT installed'}; times in ms. The machine may be "
+          "shared: treat ratios within ~20 % as equal.")
+    header = (f"{'N':>9} {'K':>4} | {'hd':>8} {'np-kern':>8} {'faiss':>8} {'hd/faiss':>8} "
+              f"{'np/faiss':>8} | {'mAP':>8} {'sort-f32':>9} {'sort-u8':>8} {'x f32':>6} {'x u8':>6}")
+    print(header)
+    print("-" * len(header))
+    rows = []
+    rng = np.random.default_rng(args.seed)
+    for n_db in args.db_sizes:
+        for n_bits in args.bits:
+            db, db_labels = synthetic_codes(n_db, n_bits, rng)
+            queries, query_labels = synthetic_codes(args.queries, n_bits, rng)
+            db_packed, query_packed = retrieval.pack_codes(db), retrieval.pack_codes(queries)
+            row = {"N": n_db, "K": n_bits}
+            row["hamming_distance_ms"] = 1e3 * best_time(
+                lambda: metrics.hamming_distance(queries, db), args.repeats)
+            row["numpy_kernel_ms"] = 1e3 * best_time(
+                lambda: retrieval.packed_hamming_distance(query_packed, db_packed, n_bits, "numpy"),
+                args.repeats)
+            if has_faiss:
+                row["faiss_hammings_ms"] = 1e3 * best_time(
+                    lambda: _faiss_hammings(query_packed, db_packed), args.repeats)
+            expected = metrics.mean_average_precision(queries, db, query_labels, db_labels)
+            by_index = metrics.mean_average_precision(queries, db, query_labels, db_labels, ties="index")
+            reference = sort_based_map(queries, db, query_labels, db_labels, distances="uint8")
+            if not np.isclose(by_index, reference, rtol=0, atol=1e-12):
+                raise AssertionError(f"ties='index' mAP {by_index} != sort-based {reference}")
+            row["map"] = expected
+            row["map_ms"] = 1e3 * best_time(
+                lambda: metrics.mean_average_precision(queries, db, query_labels, db_labels),
+                args.repeats)
+            row["sort_float_ms"] = 1e3 * best_time(
+                lambda: sort_based_map(queries, db, query_labels, db_labels, "float"), args.repeats)
+            row["sort_uint8_ms"] = 1e3 * best_time(
+                lambda: sort_based_map(queries, db, query_labels, db_labels, "uint8"), args.repeats)
+            faiss_ms = row.get("faiss_hammings_ms", float("nan"))
+            print(f"{n_db:>9} {n_bits:>4} | {row['hamming_distance_ms']:8.1f} "
+                  f"{row['numpy_kernel_ms']:8.1f} {faiss_ms:8.1f} "
+                  f"{row['hamming_distance_ms'] / faiss_ms:8.2f} {row['numpy_kernel_ms'] / faiss_ms:8.2f} | "
+                  f"{row['map_ms']:8.1f} {row['sort_float_ms']:9.1f} {row['sort_uint8_ms']:8.1f} "
+                  f"{row['sort_float_ms'] / row['map_ms']:6.1f} {row['sort_uint8_ms'] / row['map_ms']:6.1f}",
+                  flush=True)
+            rows.append(row)
+            del db, db_packed
+    print("hd: metrics.hamming_distance from ±1 int8 codes (checking and packing included); "
+          "np-kern: the numpy kernel on packed codes; faiss: faiss.hammings on the same packed "
+          "codes (int32 output); mAP: mean_average_precision (expected ties) end to end; "
+          "sort-f32 / sort-u8: per-query stable argsort of float32 / uint8 distances; "
+          "x: how many times faster mAP is.")
+    if not args.no_memory:
+        print("\nPeak memory of one mean_average_precision call (fresh process, int8 inputs):")
+        for n_bits in args.bits:
+            memory = map_peak_memory(args.queries, max(args.db_sizes), n_bits, args.seed)
+            print(f"  N = {max(args.db_sizes)}, K = {n_bits:>3}: process peak RSS "
+                  f"{memory['peak_rss_mb']:7.1f} MB (before the call {memory['inputs_and_runtime_mb']:.1f} MB); "
+                  f"arrays allocated by the call, peak {memory['traced_peak_mb']:.1f} MB")
+    return rows
+
+
+def add_retrieval_parser(commands) -> None:
+    parser = commands.add_parser(
+        "retrieval", help="Hamming distances vs faiss, mAP vs a sort-based mAP",
+        description=run_retrieval.__doc__.split("\n\n")[0],
+    )
+    parser.add_argument("--queries", type=int, default=100, help="Q, query codes (default 100)")
+    parser.add_argument("--db-sizes", type=lambda s: int(float(s)), nargs="+",
+                        default=[10_000, 100_000, 1_000_000], help="N values (default 1e4 1e5 1e6)")
+    parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64, 128],
+                        help="code lengths K (default 16 32 64 128)")
+    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs (default 3)")
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe")
+    parser.set_defaults(run=run_retrieval)
+
+
+# --------------------------------------------------------------------------
+# Entry point
+# --------------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(prog="python -m neurohash_lite.bench",
+                                     description="Benchmarks of neurohash_lite.")
+    commands = parser.add_subparsers(dest="command", required=True)
+    add_retrieval_parser(commands)
+    args = parser.parse_args(argv)
+    args.run(args)
+
+
+if __name__ == "__main__":
+    main()
