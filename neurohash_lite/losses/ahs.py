@@ -457,7 +457,8 @@ class AHSLoss(nn.Module):
         Upper bound of ``a``; default K.
     learn_a : bool, default True
         False keeps ``a`` fixed at ``min(a_init, a_max)`` (``rho`` becomes a
-        buffer).
+        buffer). With ``a_max < a_init`` (K < 10 by default) ``a`` starts at
+        the bound and, the clamp having no gradient, stays there.
 
     Shapes
     ------
@@ -466,7 +467,8 @@ class AHSLoss(nn.Module):
     modalities), ``labels_*`` (n,) integers; ``labels_y`` defaults to
     ``labels_x``. Returns ``(total, parts)``: ``total`` a scalar tensor and
     ``parts`` a dict of detached scalar tensors with the keys ``likelihood``,
-    ``quantization``, ``metric``, ``push``, ``balance`` and ``a``.
+    ``quantization``, ``metric``, ``push``, ``balance`` and ``a``. Codes in
+    float16 or bfloat16 (mixed precision) are cast to float32 first.
 
     References
     ----------
