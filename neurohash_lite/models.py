@@ -309,3 +309,21 @@ class CrossModalHashNet(nn.Module):
         self.mri_branch._check_input(mri, "mri")
         self.pet_branch._check_input(pet, "pet")
         return self.mri_branch(mri), self.pet_branch(pet)
+
+    def encode(self, x: torch.Tensor, modality: str) -> torch.Tensor:
+        """Relaxed codes of one modality: what the shared training path calls.
+
+        Parameters
+        ----------
+        x : torch.Tensor, float, (N, C, ...) scans of one modality
+        modality : {"mri", "pet"}
+
+        Returns
+        -------
+        torch.Tensor, shape (N, n_bits), values in (-1, 1)
+        """
+        if modality not in ("mri", "pet"):
+            raise ValueError(f"modality={modality!r} must be 'mri' or 'pet'")
+        branch = self.mri_branch if modality == "mri" else self.pet_branch
+        branch._check_input(x, modality)
+        return branch(x)

@@ -1,0 +1,223 @@
+"""The shared training and evaluation path, on a tiny linear cross-modal model."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+from torch.utils.data import TensorDataset
+
+from neurohash_lite import metrics
+from neurohash_lite.train import (
+    History,
+    TrainConfig,
+    autocast_dtype,
+    encode,
+    evaluate,
+    fit,
+    load_checkpoint,
+    save_checkpoint,
+)
+from neurohash_lite.runtime import seed_everything
+
+N_FEATURES, N_BITS = 12, 8
+
+
+class TinyCrossModal(nn.Module):
+    """One linear hash layer per modality."""
+
+    def __init__(self):
+        super().__init__()
+        self.mri = nn.Linear(N_FEATURES, N_BITS)
+        self.pet = nn.Linear(N_FEATURES, N_BITS)
+
+    def encode(self, x, modality):
+        return torch.tanh(getattr(self, modality)(x.flatten(1)))
+
+
+class PairwiseObjective(nn.Module):
+    """A DPSH-style likelihood with a learnable scale, so the objective has a parameter."""
+
+    def __init__(self):
+        super().__init__()
+        self.log_scale = nn.Parameter(torch.zeros(()))
+
+    def forward(self, model, batch):
+        mri, pet, labels = batch
+        u_x, u_y = model.encode(mri, "mri"), model.encode(pet, "pet")
+        s = (labels[:, None] == labels[None, :]).float()
+        theta = self.log_scale.exp() * (u_x @ u_y.T) / 2
+        loss = (nn.functional.softplus(theta) - s * theta).mean()
+        return loss, {"likelihood": loss.detach(), "scale": self.log_scale.exp().detach()}
+
+
+def paired_dataset(n, seed, noise=0.6):
+    """Three classes, each with a prototype seen through two different linear 'modalities'."""
+    rng = np.random.default_rng(seed)
+    labels = rng.integers(0, 3, n)
+    prototypes = np.random.default_rng(99).normal(size=(3, N_FEATURES))
+    mixing = np.random.default_rng(98).normal(size=(N_FEATURES, N_FEATURES))
+    mri = prototypes[labels] + noise * rng.normal(size=(n, N_FEATURES))
+    pet = prototypes[labels] @ mixing / 3 + noise * rng.normal(size=(n, N_FEATURES))
+    as_tensor = lambda a: torch.as_tensor(a, dtype=torch.float32)  # noqa: E731
+    return TensorDataset(as_tensor(mri), as_tensor(pet), torch.as_tensor(labels))
+
+
+@pytest.fixture(scope="module")
+def data():
+    return paired_dataset(96, 0), paired_dataset(24, 1), paired_dataset(48, 2)
+
+
+def config(**changes):
+    base = dict(epochs=15, batch_size=16, lr=3e-2, device="cpu", seed=0, progress=False, patience=None)
+    base.update(changes)
+    return TrainConfig(**base)
+
+
+def test_fit_lowers_the_loss_and_beats_chance(data):
+    train, query, database = data
+    untrained = evaluate(TinyCrossModal(), query, database)
+    result = fit(TinyCrossModal(), PairwiseObjective(), train, config(), val_query=query, val_database=database)
+    history = result.history
+    assert history.loss[-1] < history.loss[0]
+    assert history.epoch == list(range(1, 16))
+    assert set(history.parts) == {"likelihood", "scale"}
+    trained = evaluate(result.model, query, database)
+    assert trained["mean"] > untrained["mean"] + 0.2
+    assert trained["mean"] > 0.7
+    assert result.device == torch.device("cpu") and result.precision == "float32"
+
+
+def test_best_epoch_weights_are_restored(data):
+    train, query, database = data
+    result = fit(TinyCrossModal(), PairwiseObjective(), train, config(lr=0.3), val_query=query, val_database=database)
+    best = result.history.best_epoch
+    scores = evaluate(result.model, query, database)
+    assert scores["mri_to_pet"] == pytest.approx(result.history.val_map_mri_to_pet[best - 1])
+    assert scores["pet_to_mri"] == pytest.approx(result.history.val_map_pet_to_mri[best - 1])
+    assert max(result.history.val_map) == pytest.approx(scores["mean"])
+
+
+def test_early_stopping_stops(data):
+    train, query, database = data
+    # A zero learning rate never improves on the first epoch.
+    result = fit(TinyCrossModal(), PairwiseObjective(), train, config(lr=0.0, patience=2, epochs=20),
+                 val_query=query, val_database=database)
+    assert result.history.stopped_early
+    assert len(result.history.epoch) == 3 and result.history.best_epoch == 1
+
+
+def test_same_seed_same_weights_on_cpu(data):
+    train = data[0]
+
+    def run(seed):
+        seed_everything(seed)  # the initial weights, as a chapter does before building its model
+        return fit(TinyCrossModal(), PairwiseObjective(), train, config(epochs=3, seed=seed)).model
+
+    first, second = run(0), run(0)
+    for a, b in zip(first.state_dict().values(), second.state_dict().values()):
+        assert torch.equal(a, b)
+    assert not torch.equal(first.mri.weight, run(1).mri.weight)
+
+
+def test_batch_order_follows_the_seed(data):
+    # Same initial weights, different seeds: only the batch order differs.
+    start = TinyCrossModal()
+    runs = []
+    for seed in (0, 0, 1):
+        model = TinyCrossModal()
+        model.load_state_dict(start.state_dict())
+        runs.append(fit(model, PairwiseObjective(), data[0], config(epochs=2, seed=seed)).model.mri.weight)
+    assert torch.equal(runs[0], runs[1])
+    assert not torch.equal(runs[0], runs[2])
+
+
+def test_trainable_subset_leaves_the_rest_frozen(data):
+    model = TinyCrossModal()
+    before = model.pet.weight.detach().clone()
+    fit(model, PairwiseObjective(), data[0], config(epochs=2), trainable=list(model.mri.parameters()))
+    assert torch.equal(model.pet.weight, before)
+
+
+def test_encode_gives_pm1_codes_with_sign_zero_positive():
+    class Zero(nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.dummy = nn.Parameter(torch.zeros(()))
+
+        def encode(self, x, modality):
+            return torch.zeros(len(x), 5) * self.dummy
+
+    dataset = TensorDataset(torch.randn(7, 3), torch.randn(7, 3), torch.arange(7))
+    codes, labels = encode(Zero(), dataset, "pet", batch_size=3)
+    assert codes.dtype == np.int8 and codes.shape == (7, 5)
+    assert (codes == 1).all()
+    assert labels.tolist() == list(range(7))
+
+
+def test_encode_reads_single_modality_datasets_and_rejects_bad_modality(data):
+    model = TinyCrossModal()
+    mri, _, labels = data[1].tensors
+    single = TensorDataset(mri, labels)
+    paired_codes, _ = encode(model, data[1], "mri")
+    single_codes, _ = encode(model, single, "mri")
+    assert np.array_equal(paired_codes, single_codes)
+    with pytest.raises(ValueError, match="modality='ct'"):
+        encode(model, single, "ct")
+
+
+def test_evaluate_matches_the_metrics_module(data):
+    model = TinyCrossModal()
+    _, query, database = data
+    scores = evaluate(model, query, database, top_k=10)
+    q_mri, q_labels = encode(model, query, "mri")
+    d_pet, d_labels = encode(model, database, "pet")
+    expected = metrics.mean_average_precision(q_mri, d_pet, q_labels, d_labels, top_k=10)
+    assert scores["mri_to_pet"] == pytest.approx(expected)
+    assert scores["mean"] == pytest.approx((scores["mri_to_pet"] + scores["pet_to_mri"]) / 2)
+
+
+def test_checkpoint_round_trip_gives_identical_codes(tmp_path, data):
+    train, query, _ = data
+    objective = PairwiseObjective()
+    result = fit(TinyCrossModal(), objective, train, config(epochs=3))
+    path = save_checkpoint(tmp_path / "run" / "model.pt", result.model, objective=objective,
+                           history=result.history, metadata={"method": "tiny", "bits": N_BITS})
+    assert not list(path.parent.glob("*.tmp"))
+    restored, restored_objective = TinyCrossModal(), PairwiseObjective()
+    history, metadata = load_checkpoint(path, restored, objective=restored_objective)
+    assert metadata == {"method": "tiny", "bits": N_BITS}
+    assert isinstance(history, History) and history.loss == result.history.loss
+    assert torch.equal(restored_objective.log_scale, objective.log_scale)
+    for modality in ("mri", "pet"):
+        assert np.array_equal(encode(result.model, query, modality)[0], encode(restored, query, modality)[0])
+
+
+def test_bad_checkpoints_are_named(tmp_path):
+    with pytest.raises(FileNotFoundError, match="nothing.pt"):
+        load_checkpoint(tmp_path / "nothing.pt", TinyCrossModal())
+    corrupt = tmp_path / "corrupt.pt"
+    corrupt.write_bytes(b"not a checkpoint")
+    with pytest.raises(ValueError, match="corrupt.pt"):
+        load_checkpoint(corrupt, TinyCrossModal())
+
+
+def test_bad_arguments_are_named(data):
+    with pytest.raises(ValueError, match="epochs"):
+        fit(TinyCrossModal(), PairwiseObjective(), data[0], config(epochs=0))
+    with pytest.raises(ValueError, match="val_database"):
+        fit(TinyCrossModal(), PairwiseObjective(), data[0], config(), val_query=data[1])
+
+
+def test_a_diverging_loss_stops_with_a_clear_error(data):
+    def objective(model, batch):
+        loss = model.encode(batch[0], "mri").sum() * float("nan")
+        return loss, {}
+
+    with pytest.raises(FloatingPointError, match="epoch 1"):
+        fit(TinyCrossModal(), objective, data[0], config())
+
+
+def test_no_mixed_precision_on_the_cpu():
+    assert autocast_dtype(torch.device("cpu")) is None
