@@ -241,7 +241,7 @@ def fit(
             with _autocast(device, dtype):
                 loss, parts = objective(model, batch)
             if not torch.isfinite(loss):
-                raise FloatingPointError(f"the loss became {float(loss)} at epoch {epoch}; parts: "
+                raise FloatingPointError(f"the loss became {float(loss.detach())} at epoch {epoch}; parts: "
                                          f"{ {k: _as_float(v) for k, v in parts.items()} }")
             optimiser.zero_grad(set_to_none=True)
             scaler.scale(loss.float()).backward()
