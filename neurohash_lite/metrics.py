@@ -14,9 +14,9 @@ inside groups of tied items, by two histograms over distances,
 and every metric is a short sum over the K + 1 groups. Computing the
 histograms is one pass over the distances with ``np.bincount``: O(N) per
 query and no sort, where the usual implementation sorts the database for
-every query, O(N log N). :func:`hamming_histograms` computes them, in blocks
-of queries and with the smallest integer dtypes, so no (Q, N) int64 array is
-ever built.
+every query, O(N log N). :func:`hamming_histograms` computes them from uint8
+distances, a block of a few MB of queries at a time, so no (Q, N) int64
+array is ever built.
 
 Inside a tie group the order is arbitrary. ``ties="expected"`` (the default)
 returns the exact expectation under a uniformly random order inside every
@@ -73,8 +73,8 @@ TIES = ("expected", "index")
 #: How PR counts are pooled over queries.
 AVERAGES = ("micro", "macro")
 
-# Distances (and histogram keys) per block of queries: the only arrays whose
-# size grows with the database, and they stay a few MB.
+# Distances per block of queries: the only array whose size grows with the
+# database, and it stays a few MB.
 _BLOCK_ELEMENTS = 1 << 18
 # Below this many distances a plain bincount beats counting them in pairs.
 _PAIR_COUNT_MIN = 1 << 15
@@ -178,7 +178,7 @@ def hamming_distance(query_codes, db_codes, *, backend: str = "auto") -> np.ndar
     ----------
     DESIGN.md §4 (d_H from the inner product of ±1 codes).
     """
-    single = len(query_codes.shape) == 1 if hasattr(query_codes, "shape") else np.ndim(query_codes) == 1
+    single = np.ndim(query_codes) == 1
     query_packed, db_packed, n_bits = _check_pair(query_codes, db_codes)
     distances = packed_hamming_distance(query_packed, db_packed, n_bits, backend)
     return distances[0] if single else distances
