@@ -47,6 +47,7 @@ __all__ = [
     "TrainConfig",
     "History",
     "FitResult",
+    "CrossModalObjective",
     "autocast_dtype",
     "fit",
     "encode",
@@ -142,6 +143,26 @@ class FitResult:
     precision: str
     seconds: float
     samples_per_second: float
+
+
+class CrossModalObjective(nn.Module):
+    """Turn a loss over both modalities' codes into a training objective.
+
+    Wraps any loss ``loss(u_x, u_y, labels) -> (total, parts)`` (Method A's
+    :class:`~neurohash_lite.losses.AHSLoss`, the pairwise baselines): on a
+    paired batch ``(mri, pet, labels)`` it computes ``u_x = model.encode(mri,
+    "mri")`` and ``u_y = model.encode(pet, "pet")`` and hands them over. The
+    loss's own parameters (e.g. Method A's adaptive scale) are trained with
+    the model's.
+    """
+
+    def __init__(self, loss: nn.Module):
+        super().__init__()
+        self.loss = loss
+
+    def forward(self, model: nn.Module, batch: tuple):
+        mri, pet, labels = batch
+        return self.loss(model.encode(mri, "mri"), model.encode(pet, "pet"), labels)
 
 
 def autocast_dtype(device: torch.device) -> torch.dtype | None:

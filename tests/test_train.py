@@ -221,3 +221,22 @@ def test_a_diverging_loss_stops_with_a_clear_error(data):
 
 def test_no_mixed_precision_on_the_cpu():
     assert autocast_dtype(torch.device("cpu")) is None
+
+
+def test_cross_modal_objective_feeds_each_branch_its_modality(data):
+    from neurohash_lite.train import CrossModalObjective
+
+    seen = {}
+
+    class Recorder(nn.Module):
+        def forward(self, u_x, u_y, labels):
+            seen.update(u_x=u_x, u_y=u_y, labels=labels)
+            return (u_x - u_y).pow(2).mean(), {}
+
+    model = TinyCrossModal()
+    mri, pet, labels = data[1].tensors
+    loss, parts = CrossModalObjective(Recorder())(model, (mri, pet, labels))
+    assert torch.equal(seen["u_x"], model.encode(mri, "mri"))
+    assert torch.equal(seen["u_y"], model.encode(pet, "pet"))
+    assert torch.equal(seen["labels"], labels)
+    assert loss.requires_grad and parts == {}
