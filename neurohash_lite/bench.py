@@ -106,18 +106,25 @@ def sort_based_map(query_codes: np.ndarray, db_codes: np.ndarray, query_labels: 
     return float(np.mean(aps))
 
 
-def _one_blas_thread():
-    """Limit BLAS to one thread (threadpoolctl, when installed).
+def thread_limits(threads: int):
+    """Limit BLAS, OpenMP (faiss) and numpy's helpers to ``threads`` threads.
 
-    The float reference does one small matrix-vector product per query; on
-    a shared machine a multi-threaded BLAS spends longer synchronising its
-    threads than computing, which would flatter the package unfairly.
+    On a shared machine, multi-threaded BLAS and faiss can spend longer
+    waiting for a busy core than computing; one thread gives timings that
+    compare the algorithms. Needs threadpoolctl (installed with scikit-learn);
+    without it, nothing is limited.
     """
+    try:
+        import faiss
+
+        faiss.omp_set_num_threads(threads)
+    except ImportError:
+        pass
     try:
         from threadpoolctl import threadpool_limits
     except ImportError:
         return contextlib.nullcontext()
-    return threadpool_limits(limits=1, user_api="blas")
+    return threadpool_limits(limits=threads)
 
 
 def _faiss_hammings(query_packed: np.ndarray, db_packed: np.ndarray, out: np.ndarray) -> np.ndarray:
@@ -178,88 +185,125 @@ def map_peak_memory(n_query: int, n_db: int, n_bits: int, seed: int = 0) -> dict
     return json.loads(completed.stdout.strip().splitlines()[-1])
 
 
-def run_retrieval(args: argparse.Namespace) -> list[dict]:
-    """Time Hamming distances and mAP against faiss and a sort-based mAP.
+def _problem(n_db: int, n_bits: int, args: argparse.Namespace):
+    """The codes of one (N, K) cell, the same in both tables."""
+    rng = np.random.default_rng([args.seed, n_db, n_bits])
+    db, db_labels = synthetic_codes(n_db, n_bits, rng)
+    queries, query_labels = synthetic_codes(args.queries, n_bits, rng)
+    return queries, db, query_labels, db_labels
+
+
+def _time_distances(n_db: int, n_bits: int, args: argparse.Namespace, has_faiss: bool) -> dict:
+    queries, db, _, _ = _problem(n_db, n_bits, args)
+    db_packed, query_packed = retrieval.pack_codes(db), retrieval.pack_codes(queries)
+    row = {"N": n_db, "K": n_bits, "faiss_ms": float("nan")}
+    row["hamming_distance_ms"] = 1e3 * best_time(lambda: metrics.hamming_distance(queries, db), args.repeats)
+    row["auto_kernel_ms"] = 1e3 * best_time(
+        lambda: retrieval.packed_hamming_distance(query_packed, db_packed, n_bits, "auto"), args.repeats)
+    row["numpy_kernel_ms"] = 1e3 * best_time(
+        lambda: retrieval.packed_hamming_distance(query_packed, db_packed, n_bits, "numpy"), args.repeats)
+    if has_faiss:
+        out = np.zeros((args.queries, n_db), dtype=np.int32)
+        row["faiss_ms"] = 1e3 * best_time(lambda: _faiss_hammings(query_packed, db_packed, out), args.repeats)
+        expected = retrieval.packed_hamming_distance(query_packed, db_packed, n_bits, "numpy")
+        if not np.array_equal(out, expected):
+            raise AssertionError(f"faiss and numpy distances differ at N={n_db}, K={n_bits}")
+    return row
+
+
+def _time_map(n_db: int, n_bits: int, args: argparse.Namespace) -> dict:
+    queries, db, query_labels, db_labels = _problem(n_db, n_bits, args)
+    by_index = metrics.mean_average_precision(queries, db, query_labels, db_labels, ties="index")
+    reference = sort_based_map(queries, db, query_labels, db_labels, distances="uint8")
+    if not np.isclose(by_index, reference, rtol=0, atol=1e-12):
+        raise AssertionError(f"ties='index' mAP {by_index} != sort-based {reference}")
+    row = {"N": n_db, "K": n_bits, "map": metrics.mean_average_precision(queries, db, query_labels, db_labels)}
+    row["map_ms"] = 1e3 * best_time(
+        lambda: metrics.mean_average_precision(queries, db, query_labels, db_labels), args.repeats)
+    row["map_index_ms"] = 1e3 * best_time(
+        lambda: metrics.mean_average_precision(queries, db, query_labels, db_labels, ties="index"),
+        args.repeats)
+    row["sort_float_ms"] = 1e3 * best_time(
+        lambda: sort_based_map(queries, db, query_labels, db_labels, "float"), args.repeats)
+    row["sort_uint8_ms"] = 1e3 * best_time(
+        lambda: sort_based_map(queries, db, query_labels, db_labels, "uint8"), args.repeats)
+    return row
+
+
+def run_retrieval(args: argparse.Namespace) -> dict:
+    """Time Hamming distances against faiss, and mAP against a sort-based mAP.
 
     For every database size N and code length K, on noisy class-prototype
-    codes: ``hamming_distance`` from ±1 codes (packing included) and the
-    packed kernels against ``faiss.hammings`` on the same packed codes;
-    ``mean_average_precision`` (expected ties) end to end against the
-    sort-based mAP in its float (public repositories) and uint8 (radix
-    sort) forms, checking that ``ties="index"`` reproduces the latter.
+    codes. Distances: ``hamming_distance`` from ±1 codes (checking and
+    packing included), the packed kernels ("auto" and numpy), and
+    ``faiss.hammings`` on the same packed codes. mAP:
+    ``mean_average_precision`` end to end (expected and index ties) against
+    the sort-based mAP in its float (public repositories) and uint8 (radix
+    sort) forms; ``ties="index"`` must reproduce the latter exactly. Then the
+    peak memory of one mAP call at the largest N.
 
     Returns
     -------
-    list of dict
-        One row per (N, K), as printed.
+    dict
+        ``{"distances": [row, ...], "map": [row, ...], "memory": [row, ...]}``, as printed.
     """
     try:
-        import faiss  # noqa: F401
+        import faiss  # noqa: F401  (imported before the thread limits, so they reach it)
         has_faiss = True
     except ImportError:
         has_faiss = False
-    print(f"Q = {args.queries} queries, best of up to {args.repeats} runs; faiss "
-          f"{'installed' if has_faiss else 'NOT installed'}; times in ms. The machine may be "
-          "shared: treat ratios within ~20 % as equal.")
-    header = (f"{'N':>9} {'K':>4} | {'hd':>8} {'np-kern':>8} {'faiss':>8} {'hd/faiss':>8} "
-              f"{'np/faiss':>8} | {'mAP':>8} {'sort-f32':>9} {'sort-u8':>8} {'x f32':>6} {'x u8':>6}")
-    print(header)
-    print("-" * len(header))
-    rows = []
-    rng = np.random.default_rng(args.seed)
-    for n_db in args.db_sizes:
-        for n_bits in args.bits:
-            db, db_labels = synthetic_codes(n_db, n_bits, rng)
-            queries, query_labels = synthetic_codes(args.queries, n_bits, rng)
-            db_packed, query_packed = retrieval.pack_codes(db), retrieval.pack_codes(queries)
-            row = {"N": n_db, "K": n_bits}
-            row["hamming_distance_ms"] = 1e3 * best_time(
-                lambda: metrics.hamming_distance(queries, db), args.repeats)
-            row["numpy_kernel_ms"] = 1e3 * best_time(
-                lambda: retrieval.packed_hamming_distance(query_packed, db_packed, n_bits, "numpy"),
-                args.repeats)
-            if has_faiss:
-                faiss_out = np.zeros((args.queries, n_db), dtype=np.int32)
-                row["faiss_hammings_ms"] = 1e3 * best_time(
-                    lambda: _faiss_hammings(query_packed, db_packed, faiss_out), args.repeats)
-                del faiss_out
-            expected = metrics.mean_average_precision(queries, db, query_labels, db_labels)
-            by_index = metrics.mean_average_precision(queries, db, query_labels, db_labels, ties="index")
-            reference = sort_based_map(queries, db, query_labels, db_labels, distances="uint8")
-            if not np.isclose(by_index, reference, rtol=0, atol=1e-12):
-                raise AssertionError(f"ties='index' mAP {by_index} != sort-based {reference}")
-            row["map"] = expected
-            row["map_ms"] = 1e3 * best_time(
-                lambda: metrics.mean_average_precision(queries, db, query_labels, db_labels),
-                args.repeats)
-            with _one_blas_thread():
-                row["sort_float_ms"] = 1e3 * best_time(
-                    lambda: sort_based_map(queries, db, query_labels, db_labels, "float"), args.repeats)
-            row["sort_uint8_ms"] = 1e3 * best_time(
-                lambda: sort_based_map(queries, db, query_labels, db_labels, "uint8"), args.repeats)
-            faiss_ms = row.get("faiss_hammings_ms", float("nan"))
-            print(f"{n_db:>9} {n_bits:>4} | {row['hamming_distance_ms']:8.1f} "
-                  f"{row['numpy_kernel_ms']:8.1f} {faiss_ms:8.1f} "
-                  f"{row['hamming_distance_ms'] / faiss_ms:8.2f} {row['numpy_kernel_ms'] / faiss_ms:8.2f} | "
-                  f"{row['map_ms']:8.1f} {row['sort_float_ms']:9.1f} {row['sort_uint8_ms']:8.1f} "
-                  f"{row['sort_float_ms'] / row['map_ms']:6.1f} {row['sort_uint8_ms'] / row['map_ms']:6.1f}",
-                  flush=True)
-            rows.append(row)
-            del db, db_packed
-    print("hd: metrics.hamming_distance from ±1 int8 codes (checking and packing included); "
-          "np-kern: the numpy kernel on packed codes; faiss: faiss.hammings on the same packed "
-          "codes (into a preallocated int32 array); mAP: mean_average_precision (expected ties) end to end; "
-          "sort-f32 / sort-u8: per-query stable argsort of float32 / uint8 distances; "
-          "x: how many times faster mAP is.")
+    results = {"distances": [], "map": [], "memory": []}
+    print(f"Q = {args.queries} queries; best of up to {args.repeats} runs; {args.threads} thread(s) for "
+          f"BLAS and faiss; faiss {'installed' if has_faiss else 'NOT installed'}. Times in ms, "
+          "wall clock: on a shared machine treat differences within ~20 % as noise.")
+    with thread_limits(args.threads):
+        print("\nHamming distances, all Q x N")
+        header = (f"{'N':>9} {'K':>4} | {'hamming_distance':>16} {'kernel auto':>11} {'kernel numpy':>12} "
+                  f"{'faiss.hammings':>14} | {'hd/faiss':>8} {'auto/faiss':>10} {'numpy/faiss':>11}")
+        print(header + "\n" + "-" * len(header))
+        for n_db in args.db_sizes:
+            for n_bits in args.bits:
+                row = _time_distances(n_db, n_bits, args, has_faiss)
+                results["distances"].append(row)
+                print(f"{n_db:>9} {n_bits:>4} | {row['hamming_distance_ms']:16.1f} {row['auto_kernel_ms']:11.1f} "
+                      f"{row['numpy_kernel_ms']:12.1f} {row['faiss_ms']:14.1f} | "
+                      f"{row['hamming_distance_ms'] / row['faiss_ms']:8.2f} "
+                      f"{row['auto_kernel_ms'] / row['faiss_ms']:10.2f} "
+                      f"{row['numpy_kernel_ms'] / row['faiss_ms']:11.2f}", flush=True)
+        print("hamming_distance: from ±1 int8 codes, checking and packing included. kernel: "
+              "packed_hamming_distance on packed codes (auto = faiss when installed and K is a "
+              "multiple of 64, else numpy). faiss.hammings: the same packed codes, written into a "
+              "preallocated int32 array (faiss at its best).")
+
+        print("\nmAP@ALL over Q queries, end to end from ±1 codes")
+        header = (f"{'N':>9} {'K':>4} {'mAP':>6} | {'expected':>9} {'index':>8} {'sort f32':>9} "
+                  f"{'sort u8':>8} | {'f32/expected':>12} {'u8/expected':>11}")
+        print(header + "\n" + "-" * len(header))
+        for n_db in args.db_sizes:
+            for n_bits in args.bits:
+                row = _time_map(n_db, n_bits, args)
+                results["map"].append(row)
+                print(f"{n_db:>9} {n_bits:>4} {row['map']:6.3f} | {row['map_ms']:9.1f} {row['map_index_ms']:8.1f} "
+                      f"{row['sort_float_ms']:9.1f} {row['sort_uint8_ms']:8.1f} | "
+                      f"{row['sort_float_ms'] / row['map_ms']:12.1f} {row['sort_uint8_ms'] / row['map_ms']:11.1f}",
+                      flush=True)
+        print("expected / index: mean_average_precision with ties='expected' (histograms, no sort) and "
+              "ties='index' (a stable radix sort per query). sort f32: the public repositories' way, "
+              "float32 distances from a matrix-vector product and a stable argsort per query; sort u8: "
+              "the same on the package's uint8 distances. The last two columns: how many times faster "
+              "the default mAP is.")
+
     if not args.no_memory:
-        print("\nPeak memory of one mean_average_precision call (fresh process; the peak RSS "
-              "includes Python, the libraries and the int8 input codes):")
+        n_db = max(args.db_sizes)
+        print(f"\nPeak memory of one mean_average_precision call at N = {n_db} (fresh process; "
+              "the peak RSS includes Python, the libraries and the int8 input codes)")
         for n_bits in args.bits:
-            memory = map_peak_memory(args.queries, max(args.db_sizes), n_bits, args.seed)
-            print(f"  N = {max(args.db_sizes)}, K = {n_bits:>3}: process peak RSS "
-                  f"{memory['peak_rss_mb']:7.1f} MB (before the call {memory['inputs_and_runtime_mb']:.1f} MB); "
-                  f"arrays allocated by the call, peak {memory['traced_peak_mb']:.1f} MB")
-    return rows
+            memory = map_peak_memory(args.queries, n_db, n_bits, args.seed)
+            results["memory"].append({"N": n_db, "K": n_bits, **memory})
+            print(f"  K = {n_bits:>3}: peak RSS {memory['peak_rss_mb']:7.1f} MB (before the call "
+                  f"{memory['inputs_and_runtime_mb']:.1f} MB); arrays allocated by the call, peak "
+                  f"{memory['traced_peak_mb']:.1f} MB")
+    return results
 
 
 def add_retrieval_parser(commands) -> None:
@@ -273,6 +317,8 @@ def add_retrieval_parser(commands) -> None:
     parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64, 128],
                         help="code lengths K (default 16 32 64 128)")
     parser.add_argument("--repeats", type=int, default=3, help="best of this many runs (default 3)")
+    parser.add_argument("--threads", type=int, default=1,
+                        help="threads for BLAS and faiss (default 1: stable timings on a shared machine)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--no-memory", action="store_true", help="skip the peak-memory probe")
     parser.set_defaults(run=run_retrieval)
