@@ -55,9 +55,13 @@ _BLOCK_ENTRIES = 1 << 20
 # Database codes processed per block by the numpy kernel: the XOR buffer of a
 # block stays in the CPU cache while every query visits it.
 _NUMPY_BLOCK = 1 << 15
-# Bound, in elements, of the int32 distance buffer handed to faiss (1 MB:
-# small enough to stay in cache, which makes blocks faster than one big call).
+# Bound, in elements, of the int32 distance buffer handed to faiss (1 MB),
+# filled in tiles of up to _FAISS_TILE_COLUMNS database codes: small enough to
+# stay in the CPU cache, which makes tiles faster than one big call.
 _FAISS_BUFFER = 1 << 18
+_FAISS_TILE_COLUMNS = 1 << 14
+# Distances computed per block of queries by the index and the torch kernel.
+_QUERY_BLOCK_ELEMENTS = 1 << 22
 
 
 def _is_torch(x) -> bool:
@@ -314,10 +318,12 @@ def _numpy_hamming(query_packed: np.ndarray, db_packed: np.ndarray, out: np.ndar
 
 
 def _faiss_hamming(query_packed: np.ndarray, db_packed: np.ndarray, out: np.ndarray) -> None:
-    """Fill ``out`` (Q, N) with faiss.hammings, a few queries at a time.
+    """Fill ``out`` (Q, N) with faiss.hammings, one cache-sized tile at a time.
 
-    faiss writes int32 distances; they are copied into ``out`` (the smallest
-    dtype) through a bounded buffer, so no (Q, N) int32 array is ever made.
+    faiss writes int32 distances. Tiles of a few queries by a few thousand
+    database codes keep that int32 buffer in the CPU cache while it is
+    copied into ``out`` (the smallest dtype); this is faster than one large
+    call, and no (Q, N) int32 array is ever made.
     """
     import faiss
 
@@ -325,15 +331,17 @@ def _faiss_hamming(query_packed: np.ndarray, db_packed: np.ndarray, out: np.ndar
     db_packed = np.ascontiguousarray(db_packed)
     n_query, n_db = out.shape
     n_bytes = db_packed.shape[1]
-    rows = max(1, min(n_query, _FAISS_BUFFER // n_db))
-    buffer = np.empty((rows, n_db), dtype=np.int32)
-    for start in range(0, n_query, rows):
-        stop = min(n_query, start + rows)
-        faiss.hammings(
-            faiss.swig_ptr(query_packed[start:stop]), faiss.swig_ptr(db_packed),
-            stop - start, n_db, n_bytes, faiss.swig_ptr(buffer),
-        )
-        out[start:stop] = buffer[:stop - start]
+    cols = min(n_db, _FAISS_TILE_COLUMNS)
+    rows = max(1, min(n_query, _FAISS_BUFFER // cols))
+    buffer = np.empty(rows * cols, dtype=np.int32)
+    for col in range(0, n_db, cols):
+        db_tile = db_packed[col:col + cols]
+        for row in range(0, n_query, rows):
+            query_tile = query_packed[row:row + rows]
+            tile = buffer[: len(query_tile) * len(db_tile)].reshape(len(query_tile), len(db_tile))
+            faiss.hammings(faiss.swig_ptr(query_tile), faiss.swig_ptr(db_tile),
+                           len(query_tile), len(db_tile), n_bytes, faiss.swig_ptr(tile))
+            out[row:row + len(query_tile), col:col + len(db_tile)] = tile
 
 
 # SWAR population count (torch has no popcount). Words are 32-bit chunks held
@@ -373,7 +381,7 @@ def _torch_hamming(query_packed, db_packed, out, device="cpu") -> None:
     db_words = _torch_words(db_packed, device)
     query_words = _torch_words(query_packed, device)
     n_query, n_db = out.shape
-    rows = max(1, min(n_query, _FAISS_BUFFER // n_db))
+    rows = max(1, min(n_query, _QUERY_BLOCK_ELEMENTS // n_db))
     for start in range(0, n_query, rows):
         stop = min(n_query, start + rows)
         block = _torch_hamming_words(query_words[start:stop], db_words)
@@ -573,7 +581,7 @@ class HammingIndex:
     def _distance_blocks(self, query_packed: np.ndarray):
         """Yield (start, distances) for blocks of queries against the whole index."""
         n_db = self.ntotal
-        rows = max(1, min(len(query_packed), _FAISS_BUFFER // n_db))
+        rows = max(1, min(len(query_packed), _QUERY_BLOCK_ELEMENTS // n_db))
         for start in range(0, len(query_packed), rows):
             block = query_packed[start:start + rows]
             if self.backend == "torch":

@@ -491,3 +491,26 @@ def test_valid_calls_do_not_warn():
         mean_average_precision(*GOOD.values())
         pr_curve_hamming_radius(*GOOD.values(), average="macro")
         pr_curve_ranking(*GOOD.values())
+
+
+# --------------------------------------------------------------------------
+# The benchmark's reference and entry point
+# --------------------------------------------------------------------------
+def test_sort_based_reference_equals_index_ties():
+    from neurohash_lite.bench import sort_based_map, synthetic_codes
+
+    rng = np.random.default_rng(9)
+    db, db_labels = synthetic_codes(500, 16, rng)
+    queries, query_labels = synthetic_codes(12, 16, rng)
+    by_index = mean_average_precision(queries, db, query_labels, db_labels, ties="index")
+    for distances in ("float", "uint8"):
+        assert sort_based_map(queries, db, query_labels, db_labels, distances) == pytest.approx(by_index, abs=1e-12)
+
+
+def test_retrieval_benchmark_runs_on_a_tiny_problem(capsys):
+    from neurohash_lite.bench import main
+
+    main(["retrieval", "--queries", "5", "--db-sizes", "300", "--bits", "16", "64",
+          "--repeats", "1", "--no-memory"])
+    printed = capsys.readouterr().out
+    assert "faiss.hammings" in printed and "sort f32" in printed

@@ -83,7 +83,8 @@ def test_unpack_rejects_a_wrong_width():
 def test_every_kernel_equals_the_inner_product_formula(backend, n_bits):
     skip_without(backend)
     rng = np.random.default_rng(n_bits)
-    queries, db = random_codes(rng, 7, n_bits), random_codes(rng, 70_001 if n_bits == 64 else 33, n_bits)
+    big = n_bits == 64                      # several tiles of queries and of database codes
+    queries, db = random_codes(rng, 40 if big else 7, n_bits), random_codes(rng, 70_001 if big else 33, n_bits)
     distance = packed_hamming_distance(pack_codes(queries), pack_codes(db), n_bits, backend)
     assert distance.dtype == (np.uint8 if n_bits <= 255 else np.uint16)
     np.testing.assert_array_equal(distance, (n_bits - queries.astype(np.int64) @ db.T.astype(np.int64)) // 2)
