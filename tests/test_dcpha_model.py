@@ -133,7 +133,21 @@ def test_encoder_objective_reaches_only_the_encoder_and_spab_e():
     assert all(g is not None for g in grads_of(encoder))
     assert all(g is not None for g in grads_of(model.spab_e.parameters()))
     assert all(g is None for g in grads_of(model.decoder_parameters()))
-    assert set(parts) == {"feature_term"}
+    assert set(parts) == {"cross_entropy"}
+
+
+def test_pretraining_objectives_are_cross_entropies():
+    model = tiny_model().eval()  # eval mode: no batch statistics, so the modalities may be run apart
+    mri, pet, labels = batch()
+    loss, _ = EncoderPretrainObjective()(model, (mri, pet, labels))
+    y_logits = torch.cat([model(mri, "mri").y_logits, model(pet, "pet").y_logits])
+    assert loss.item() == pytest.approx(nn.functional.cross_entropy(y_logits, labels.repeat(2)).item(), rel=1e-6)
+    loss, parts = DecoderPretrainObjective(lambda_r=0.5)(model, (mri, pet, labels))
+    out = [model(mri, "mri"), model(pet, "pet")]
+    r_logits = torch.cat([o.r_logits for o in out])
+    codes = torch.cat([o.codes for o in out])
+    expected = nn.functional.cross_entropy(r_logits, labels.repeat(2)) + 0.5 * (codes.abs() - 1).abs().mean()
+    assert loss.item() == pytest.approx(expected.item(), rel=1e-6)
 
 
 def test_decoder_objective_leaves_the_encoder_and_its_statistics_alone():
@@ -147,7 +161,7 @@ def test_decoder_objective_leaves_the_encoder_and_its_statistics_alone():
     # batch-norm running statistics untouched: the encoder ran in eval mode
     for name, value in model.encoder.state_dict().items():
         assert torch.equal(value, encoder_state[name]), name
-    assert set(parts) == {"j1", "regularizer"}
+    assert set(parts) == {"cross_entropy", "regularizer"}
 
 
 def test_full_objective_reaches_every_piece_and_reports_its_parts():
