@@ -37,7 +37,8 @@ References
 Wang X., Zeng X. (2023). Deep consistency-preserving hash auto-encoders for
 neuroimage cross-modal retrieval. Scientific Reports 13. Eqs. (1)-(10).
 Geng X., Zhan D.-C., Zhou Z.-H. (2005). Supervised nonlinear dimensionality
-reduction for visualization and classification. IEEE TSMC-B 35(6), Eq. (4).
+reduction for visualization and classification. IEEE TSMC-B 35(6)
+(S-Isomap's supervised distance).
 Zhu H., Long M., Wang J., Cao Y. (2016). Deep hashing network for efficient
 similarity retrieval. AAAI (the bimodal Laplacian quantization prior).
 """
@@ -261,7 +262,7 @@ def dcpha_heterogeneous_similarity(
     References
     ----------
     Wang & Zeng (2023), Definition 1, Eqs. (1)-(3); the corrected form is the
-    supervised distance of S-Isomap (Geng et al., 2005), Eq. (4).
+    supervised distance of S-Isomap (Geng et al., 2005).
     """
     _check_variant(variant)
     tau = _check_positive(tau, "tau")
@@ -519,8 +520,8 @@ def dcpha_regularizer(h: torch.Tensor, variant: str = "corrected") -> torch.Tens
 
     References
     ----------
-    Wang & Zeng (2023), Eq. (10), third term; the corrected form after
-    Zhu et al. (2016), DHN, Eq. (5).
+    Wang & Zeng (2023), Eq. (10), third term; the corrected form is the L1
+    quantization loss of DHN (Zhu et al., 2016).
     """
     _check_variant(variant)
     _check_codes(h, "h")
