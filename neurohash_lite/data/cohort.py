@@ -302,7 +302,7 @@ def load_cohort(
     return cohort
 
 
-def tier_cohort_root(tier, seed: int = 0, data_dir: str | os.PathLike | None = None) -> Path:
+def tier_cohort_root(tier, seed: int = 0, data_dir: str | os.PathLike | None = None, overlap: float = 1.0) -> Path:
     """The folder :func:`load_tier_cohort` uses for a tier's synthetic cohort.
 
     ``<data_dir>/cohorts/<preset>-seed<seed>-<digest>``, the digest naming the
@@ -311,12 +311,12 @@ def tier_cohort_root(tier, seed: int = 0, data_dir: str | os.PathLike | None = N
     from .. import runtime
 
     tier = runtime.resolve_tier(tier) if isinstance(tier, str) else tier
-    description = cohort_description(tier.preset, seed, 4.0, 1.0, GenerativeModel())
+    description = cohort_description(tier.preset, seed, 4.0, float(overlap), GenerativeModel())
     return runtime.data_dir(data_dir) / "cohorts" / f"{tier.preset}-seed{seed}-{description_digest(description)}"
 
 
 def load_tier_cohort(tier, seed: int = 0, data_dir: str | os.PathLike | None = None,
-                     *, verbose: bool = False) -> Cohort:
+                     *, overlap: float = 1.0, verbose: bool = False) -> Cohort:
     """The one line a chapter uses: a tier's synthetic cohort, generated once, loaded at the tier's sizes.
 
     Parameters
@@ -329,6 +329,8 @@ def load_tier_cohort(tier, seed: int = 0, data_dir: str | os.PathLike | None = N
     data_dir : path-like, optional
         See :func:`neurohash_lite.runtime.data_dir`; cohorts go to
         ``<data_dir>/cohorts`` and cached arrays to ``<data_dir>/cache``.
+    overlap : float
+        Within-class spread of the severity (see :func:`make_synthetic_cohort`); default 1.
     verbose : bool
 
     Returns
@@ -338,15 +340,16 @@ def load_tier_cohort(tier, seed: int = 0, data_dir: str | os.PathLike | None = N
     Notes
     -----
     The cohort is generated at 4 mm (:func:`make_synthetic_cohort`'s default)
-    with the default overlap the first time and reused afterwards.
+    the first time and reused afterwards; its folder's name carries a digest
+    of the generative model, the seed and the overlap.
     """
     from .. import runtime
 
     tier = runtime.resolve_tier(tier) if isinstance(tier, str) else tier
-    root = tier_cohort_root(tier, seed, data_dir)
+    root = tier_cohort_root(tier, seed, data_dir, overlap)
     start = time.perf_counter()
     existed = root.is_dir()
-    make_synthetic_cohort(root, tier.preset, seed)
+    make_synthetic_cohort(root, tier.preset, seed, overlap=overlap)
     if verbose and not existed:
         print(f"Generated the {tier.preset!r} cohort (seed {seed}) in {time.perf_counter() - start:.1f} s: {root}")
     return load_cohort(
