@@ -23,7 +23,8 @@ import numpy as np
 
 from neurohash_lite import metrics, retrieval
 
-__all__ = ["main", "run_retrieval", "sort_based_map", "synthetic_codes"]
+__all__ = ["main", "run_retrieval", "run_train_ahs", "sort_based_map", "synthetic_codes",
+           "time_training_steps", "training_devices"]
 
 
 # --------------------------------------------------------------------------
@@ -329,14 +330,155 @@ def add_retrieval_parser(commands) -> None:
 
 
 # --------------------------------------------------------------------------
+# Training throughput (shared by the methods' sub-commands)
+# --------------------------------------------------------------------------
+def training_devices() -> list[tuple[str, bool]]:
+    """The (device, mixed precision) settings to time: the CPU in float32 and,
+    when CUDA is present, the GPU without and with mixed precision."""
+    import torch
+
+    settings = [("cpu", False)]
+    if torch.cuda.is_available():
+        settings += [("cuda", False), ("cuda", True)]
+    return settings
+
+
+def time_training_steps(model, objective, batch: tuple, device: str, amp: bool,
+                        steps: int = 5, warmup: int = 1) -> float:
+    """Seconds per optimisation step (forward, backward, Adam) on one fixed batch.
+
+    Runs exactly what :func:`neurohash_lite.train.fit` runs per batch, under
+    the same autocast and loss scaling, so the figure is the training path's.
+    """
+    import torch
+
+    from neurohash_lite.train import _autocast, autocast_dtype
+
+    device = torch.device(device)
+    model.to(device).train()
+    objective.to(device).train()
+    batch = tuple(item.to(device) for item in batch)
+    optimiser = torch.optim.Adam(list(model.parameters()) + list(objective.parameters()), lr=1e-4)
+    dtype = autocast_dtype(device) if amp else None
+    scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
+
+    def step():
+        with _autocast(device, dtype):
+            loss, _ = objective(model, batch)
+        optimiser.zero_grad(set_to_none=True)
+        scaler.scale(loss.float()).backward()
+        scaler.step(optimiser)
+        scaler.update()
+
+    for _ in range(warmup):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(steps):
+        step()
+    if device.type == "cuda":
+        torch.cuda.synchronize()
+    return (time.perf_counter() - start) / steps
+
+
+def tier_input_shape(tier) -> tuple[int, ...]:
+    """Shape of one scan at a tier: (C, H, W) slices or (1, D, H, W) volumes.
+
+    The 3D grid is the MNI152 brain's bounding box (about 160 x 192 x 160 mm)
+    at the tier's voxel size, as the data loader resamples it.
+    """
+    if tier.spatial_dims == 2:
+        return (tier.n_slices, tier.image_size, tier.image_size)
+    return (1,) + tuple(int(round(extent / tier.voxel_size_mm)) for extent in (160, 192, 160))
+
+
+def _training_table(title: str, rows: list[dict]) -> None:
+    print(title)
+    print(f"{'tier':>6} {'device':>6} {'precision':>9} {'input':>18} {'K':>4} {'batch':>5} "
+          f"{'s/step':>8} {'samples/s':>10} {'epoch (s)':>10}")
+    for row in rows:
+        print(f"{row['tier']:>6} {row['device']:>6} {row['precision']:>9} {str(row['input']):>18} "
+              f"{row['K']:>4} {row['batch']:>5} {row['seconds_per_step']:8.3f} "
+              f"{row['samples_per_second']:10.1f} {row['epoch_seconds']:10.1f}")
+
+
+def run_train_ahs(args: argparse.Namespace) -> list[dict]:
+    """Training throughput of Method A (Adaptive Hash Semantics) at the book and paper tiers.
+
+    One step is a forward pass of both branches on a batch of paired scans,
+    the whole AHS loss, a backward pass and an Adam step. The epoch time
+    assumes the tier's training set: 90 % of 90 % of the paired subjects
+    (243 for ``adni2``, 321 for ``adni1``'s 397 PET subjects).
+    """
+    import torch
+
+    from neurohash_lite.losses import AHSLoss
+    from neurohash_lite.models import CrossModalHashNet
+    from neurohash_lite.runtime import resolve_tier, seed_everything
+    from neurohash_lite.train import CrossModalObjective
+
+    n_train = {"adni2": 243, "oasis3": 243, "adni1": 321, "tiny": 24}
+    torch.set_num_threads(args.threads)
+    rows = []
+    for tier_name in args.tiers:
+        tier = resolve_tier(tier_name)
+        shape = tier_input_shape(tier)
+        batch_size = args.batch_size or tier.batch_size
+        for device, amp in training_devices():
+            seed_everything(0)
+            model = CrossModalHashNet(args.bits, in_channels=shape[0], spatial_dims=tier.spatial_dims,
+                                      width=tier.width)
+            batch = (torch.randn(batch_size, *shape), torch.randn(batch_size, *shape),
+                     torch.randint(0, 3, (batch_size,)))
+            steps = args.steps if device == "cuda" or tier.spatial_dims == 2 else max(1, args.steps // 2)
+            seconds = time_training_steps(model, CrossModalObjective(AHSLoss(args.bits)), batch,
+                                          device, amp, steps=steps)
+            precision = "float32" if not amp else "mixed"
+            rows.append({
+                "tier": tier_name, "device": device, "precision": precision, "input": shape,
+                "K": args.bits, "batch": batch_size, "seconds_per_step": seconds,
+                "samples_per_second": batch_size / seconds,
+                "epoch_seconds": n_train[tier.preset] / batch_size * seconds,
+            })
+    _training_table(f"Method A training throughput ({args.threads} CPU thread(s); "
+                    f"CUDA {'present' if torch.cuda.is_available() else 'absent: GPU rows skipped'})", rows)
+    return rows
+
+
+def add_train_ahs_parser(commands) -> None:
+    parser = commands.add_parser("train-ahs", help="Method A training throughput at the book and paper tiers",
+                                 description=run_train_ahs.__doc__.split("\n\n")[0])
+    parser.add_argument("--tiers", nargs="+", default=["book", "paper"], choices=["smoke", "book", "paper"])
+    parser.add_argument("--bits", type=int, default=64, help="code length K (default 64)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the tier's")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps after one warm-up step (default 5)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.set_defaults(run=run_train_ahs)
+
+
+def add_data_parser(commands) -> None:
+    from neurohash_lite import bench_data
+
+    bench_data.add_data_parser(commands).set_defaults(run=bench_data.run_data)
+
+
+# --------------------------------------------------------------------------
 # Entry point
 # --------------------------------------------------------------------------
-def main(argv: list[str] | None = None) -> None:
+def main_parser() -> argparse.ArgumentParser:
+    """The command line of every sub-command."""
     parser = argparse.ArgumentParser(prog="python -m neurohash_lite.bench",
                                      description="Benchmarks of neurohash_lite.")
     commands = parser.add_subparsers(dest="command", required=True)
     add_retrieval_parser(commands)
-    args = parser.parse_args(argv)
+    add_train_ahs_parser(commands)
+    add_data_parser(commands)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = main_parser().parse_args(argv)
     args.run(args)
 
 
