@@ -28,3 +28,13 @@ from neurohash_lite.losses.dcpha import (  # noqa: F401
     dcpha_regularizer,
     dcpha_same_label,
 )
+from neurohash_lite.losses.triplet import TripletHashingLoss  # noqa: F401
+from neurohash_lite.losses.dcmh import DCMHLoss, dcmh_balance_loss, dcmh_likelihood_loss, dcmh_theta  # noqa: F401
+from neurohash_lite.losses.dpsh import DPSHLoss, dpsh_quantization_loss  # noqa: F401
+from neurohash_lite.losses.hashnet import (  # noqa: F401
+    ContinuationHashNet,
+    HashNetLoss,
+    hashnet_likelihood_loss,
+    hashnet_stages,
+)
+from neurohash_lite.losses.csq import CSQLoss, csq_central_loss, csq_hash_centres, csq_quantization_loss  # noqa: F401
