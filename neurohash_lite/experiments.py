@@ -9,6 +9,8 @@ retrieval database, DESIGN §3.3) and the same training budget:
 - ``pretrain_epochs`` of single-modality cross-entropy pretraining of the
   encoder(s) (shared by all pairwise methods of one seed; DCPHA's own step 1;
   DCPHA's step 2, the decoder on the frozen encoder, gets as many again),
+  its seconds are counted in the ``train_seconds`` of every pairwise run
+  of that seed (and stored as ``pretrain_seconds_included``),
 - then ``epochs`` epochs on the method's own objective (HashNet's spread over
   its continuation stages), Adam at ``lr``, the best validation epoch kept
   (validation queries against the training set, as in Chapter 4).
@@ -406,7 +408,7 @@ def _run_pairwise(method: str, n_bits: int, context: _Context):
     hyper = {"loss": loss_class.__name__, **_public_settings(loss), "epochs": epochs,
              "pretrain_epochs": context.config.pretrain_epochs, "lr": context.config.lr,
              "batch_size": context.tier.batch_size, "width": context.tier.width,
-             "weight_decay": TrainConfig.weight_decay}
+             "weight_decay": TrainConfig.weight_decay, "pretrain_seconds_included": data.pretrain_seconds}
     seconds, epochs_run = data.pretrain_seconds, 0
     if method == "hashnet":
         model = ContinuationHashNet(network)

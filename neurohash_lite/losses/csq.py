@@ -20,6 +20,8 @@ References
 Yuan L., Wang T., Zhang X., Tay F. E. H., Jie Z., Liu W., Feng J. (2020).
 Central Similarity Quantization for Efficient Image and Video Retrieval.
 CVPR. Section 3.2.1 and Eqs. (5)-(7).
+Sylvester J. J. (1867). Thoughts on inverse orthogonal matrices, [...].
+Philosophical Magazine 34 (the construction ``H_2K = [[H_K, H_K], [H_K, -H_K]]``).
 """
 
 from __future__ import annotations
