@@ -64,7 +64,7 @@ from neurohash_lite.runtime import environment_report, resolve_tier, seed_everyt
 from neurohash_lite.train import CrossModalObjective, TrainConfig, encode, fit
 
 __all__ = ["METHODS", "CompareConfig", "compare", "validate_results", "load_results", "summary_rows",
-           "format_table", "main"]
+           "format_table", "seeds_layout_table", "main"]
 
 #: Every method the runner knows, in the order of the tables.
 METHODS = ("random", "cvh", "triplet", "dcmh", "dpsh", "hashnet", "csq", "ahs", "dcha", "dpha", "dcpha")
@@ -649,6 +649,26 @@ def format_table(results: dict) -> str:
     return "\n".join(lines)
 
 
+def seeds_layout_table(results: dict, digits: int = 3) -> str:
+    """A markdown table in the seeds' layout: one row per method, a column
+    per direction (M→P, P→M, average) and code length; cells are mAP mean ±
+    std over seeds, ``n/a`` where a method did not run or was not applicable."""
+    rows = {(row["method"], row["n_bits"]): row for row in summary_rows(results)}
+    bits = sorted({k for _, k in rows})
+    methods = [m for m in METHODS if any((m, k) in rows for k in bits)]
+    names = {"mri_to_pet": "M→P", "pet_to_mri": "P→M", "mean": "avg"}
+    header = "| method | " + " | ".join(f"{names[d]} {k}" for d in names for k in bits) + " |"
+    lines = [header, "|---" * (1 + len(names) * len(bits)) + "|"]
+    for method in methods:
+        cells = []
+        for direction in names:
+            for k in bits:
+                row = rows.get((method, k))
+                cells.append("n/a" if row is None else f"{row[direction][0]:.{digits}f} ± {row[direction][1]:.{digits}f}")
+        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 # --------------------------------------------------------------------------
 # Command line
 # --------------------------------------------------------------------------
@@ -676,6 +696,8 @@ def main(argv=None) -> int:
         results = load_results(args.path)
         print(f"{args.path}: valid, {len(results['runs'])} runs")
         print(format_table(results))
+        print()
+        print(seeds_layout_table(results))
         return 0
     config = CompareConfig(scale=args.scale, seeds=tuple(args.seeds), bits=None if args.bits is None else
                            tuple(args.bits), methods=tuple(args.methods), epochs=args.epochs,

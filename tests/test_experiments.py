@@ -118,3 +118,17 @@ def test_command_line_validate(first_run, capsys):
 def test_config_rejects_unknown_methods():
     with pytest.raises(ValueError, match="methods"):
         CompareConfig(methods=("svm",)).resolved()
+
+
+def test_seeds_layout_table_by_hand():
+    run = {"status": "done", "hyperparameters": {}, "train_seconds": 1.0, "finished_at": ""}
+    results = {"runs": [
+        {**run, "method": "ahs", "n_bits": 16, "seed": 0, "map": {"mri_to_pet": 0.5, "pet_to_mri": 0.3, "mean": 0.4}},
+        {**run, "method": "ahs", "n_bits": 16, "seed": 1, "map": {"mri_to_pet": 0.7, "pet_to_mri": 0.3, "mean": 0.5}},
+        {**run, "method": "random", "n_bits": 32, "seed": 0, "map": {"mri_to_pet": 0.4, "pet_to_mri": 0.4, "mean": 0.4}},
+    ]}
+    lines = experiments.seeds_layout_table(results, digits=2).splitlines()
+    assert lines[0] == "| method | M→P 16 | M→P 32 | P→M 16 | P→M 32 | avg 16 | avg 32 |"
+    # random first (table order), no 16-bit run; ahs: mean ± population std over its two seeds
+    assert lines[2] == "| random | n/a | 0.40 ± 0.00 | n/a | 0.40 ± 0.00 | n/a | 0.40 ± 0.00 |"
+    assert lines[3] == "| ahs | 0.60 ± 0.10 | n/a | 0.30 ± 0.00 | n/a | 0.45 ± 0.05 | n/a |"
