@@ -218,3 +218,13 @@ def test_loss_signature_and_parts(name):
         LOSSES[name](8)(u_x.float(), u_y.float()[:, :4], labels)
     with pytest.raises(ValueError, match="labels_x"):
         LOSSES[name](8)(u_x.float(), u_y.float(), labels[:2])
+
+
+def test_csq_central_loss_equals_binary_cross_entropy():
+    u = torch.rand(4, 8, dtype=torch.float64) * 2 - 1
+    centres = csq_hash_centres(3, 8).double()[torch.tensor([0, 1, 2, 0])]
+    from neurohash_lite.losses import csq_central_loss
+    expected = torch.nn.functional.binary_cross_entropy((u + 1) / 2, (centres + 1) / 2)
+    assert csq_central_loss(u, centres).item() == pytest.approx(expected.item())
+    # codes at +-1 stay finite (logs clamped at -100, as binary_cross_entropy does)
+    assert torch.isfinite(csq_central_loss(-centres, centres))

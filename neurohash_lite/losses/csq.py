@@ -101,7 +101,12 @@ def csq_central_loss(u: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
     if u.ndim != 2 or u.shape != centres.shape:
         raise ValueError(f"u and centres must have the same shape (n, K), got {tuple(u.shape)} and "
                          f"{tuple(centres.shape)}")
-    return F.binary_cross_entropy((u + 1) / 2, ((centres + 1) / 2).to(u.dtype))
+    # written out rather than F.binary_cross_entropy, which refuses to run under CUDA autocast
+    p = (u + 1) / 2
+    target = ((centres + 1) / 2).to(u.dtype)
+    log_p = torch.clamp(torch.log(p), min=-100.0)
+    log_not_p = torch.clamp(torch.log1p(-p), min=-100.0)
+    return -(target * log_p + (1 - target) * log_not_p).mean()
 
 
 def csq_quantization_loss(u: torch.Tensor) -> torch.Tensor:
