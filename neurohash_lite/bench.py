@@ -457,6 +457,128 @@ def add_train_ahs_parser(commands) -> None:
     parser.set_defaults(run=run_train_ahs)
 
 
+# --------------------------------------------------------------------------
+# train-dcpha: Method B's three training steps
+# --------------------------------------------------------------------------
+def dcpha_train_size(preset: str) -> int:
+    """Training subjects of the DCPHA protocol (80 % of each class's paired subjects) for a cohort preset."""
+    from neurohash_lite.data import PRESETS, make_splits
+
+    labels = np.repeat(np.arange(3), PRESETS[preset].pet_counts)
+    return len(make_splits(labels, protocol="dcpha", seed=0).train)
+
+
+__all__ += ["run_train_dcpha", "dcpha_train_size"]
+
+
+def _objective_module(objective):
+    """An ``nn.Module`` that calls a plain objective, for :func:`time_training_steps`."""
+    from torch import nn
+
+    class ObjectiveModule(nn.Module):
+        def forward(self, model, batch):
+            return objective(model, batch)
+
+    return ObjectiveModule()
+
+
+def dcpha_step_settings(network, batch: tuple, feature_batch: tuple) -> list[tuple[str, object, object, tuple]]:
+    """What each timed row trains: ``(name, model, objective, batch)``.
+
+    The three steps of :func:`~neurohash_lite.dcpha_model.train_dcpha` on the
+    whole network, then steps 2 and 3 on stored features
+    (:class:`~neurohash_lite.dcpha_model.DCPHAHead`), as the chapters run
+    their cheaper experiments.
+    """
+    from neurohash_lite.dcpha_model import (DCPHAHead, DCPHAObjective, DecoderPretrainObjective,
+                                            EncoderPretrainObjective)
+
+    head = DCPHAHead(network)
+    return [
+        ("1 encoder + SPAB_E", network, EncoderPretrainObjective(), batch),
+        ("2 decoder + SPAB_D", network, DecoderPretrainObjective(), batch),
+        ("3 fine-tune all (J)", network, DCPHAObjective(), batch),
+        ("2 on features", head, DecoderPretrainObjective(), feature_batch),
+        ("3 on features (J)", head, DCPHAObjective(), feature_batch),
+    ]
+
+
+def run_train_dcpha(args: argparse.Namespace) -> list[dict]:
+    """Training throughput of Method B (DCPHA), step by step, at the book and paper tiers.
+
+    One optimisation step of each of the three training steps
+    (:func:`~neurohash_lite.dcpha_model.train_dcpha`) on a batch of paired
+    scans: (1) the encoder and SPAB_E on cross-entropy, (2) the decoder and
+    SPAB_D on the frozen encoder, (3) everything on J; then steps 2 and 3 on
+    stored encoder features, the way the chapters run their grids. A sample
+    is one subject (its sMRI and its PET). The inputs are random tensors of
+    the tier's shape (the cost does not depend on the values); the epoch time
+    assumes the tier's DCPHA training set, 80 % of each class's paired
+    subjects (240 for ``adni2``, 317 for ``adni1``), in full batches.
+    """
+    import torch
+
+    from neurohash_lite.dcpha_model import DCPHANet
+    from neurohash_lite.runtime import resolve_tier, seed_everything
+
+    torch.set_num_threads(args.threads)
+    rows = []
+    for tier_name in args.tiers:
+        tier = resolve_tier(tier_name)
+        shape = tier_input_shape(tier)
+        batch_size = args.batch_size or tier.batch_size
+        n_train = dcpha_train_size(tier.preset)
+        for device, amp in training_devices():
+            seed_everything(0)
+            network = DCPHANet(args.bits, in_channels=shape[0], spatial_dims=tier.spatial_dims, width=tier.width,
+                               shared_encoder=not args.per_modality, attention=args.attention)
+            labels = torch.randint(0, 3, (batch_size,))
+            batch = (torch.randn(batch_size, *shape), torch.randn(batch_size, *shape), labels)
+            features = (torch.rand(batch_size, network.feature_dim), torch.rand(batch_size, network.feature_dim),
+                        labels)
+            # 3D volumes on the CPU take seconds per step: fewer of them
+            steps = args.steps if device == "cuda" or tier.spatial_dims == 2 else max(1, args.steps // 2)
+            for name, model, objective, inputs in dcpha_step_settings(network, batch, features):
+                seconds = time_training_steps(model, _objective_module(objective), inputs, device, amp,
+                                              steps=steps)
+                rows.append({
+                    "tier": tier_name, "device": device, "precision": "mixed" if amp else "float32",
+                    "step": name, "input": shape if inputs is batch else (network.feature_dim,),
+                    "K": args.bits, "batch": batch_size, "seconds_per_step": seconds,
+                    "samples_per_second": batch_size / seconds,
+                    "epoch_seconds": max(1, n_train // batch_size) * seconds,  # fit drops the last partial batch
+                })
+    encoder = "one encoder per modality" if args.per_modality else "one shared encoder"
+    print(f"Method B (DCPHA) training throughput, {encoder}, SPABs {'with' if args.attention else 'without'} "
+          f"attention ({args.threads} CPU thread(s); CUDA "
+          f"{'present' if torch.cuda.is_available() else 'absent: GPU rows skipped'})")
+    header = (f"{'tier':>6} {'device':>6} {'precision':>9} {'step':<20} {'input':>16} {'K':>4} {'batch':>5} "
+              f"{'s/step':>8} {'samples/s':>10} {'epoch (s)':>10}")
+    print(header + "\n" + "-" * len(header))
+    for row in rows:
+        print(f"{row['tier']:>6} {row['device']:>6} {row['precision']:>9} {row['step']:<20} "
+              f"{str(row['input']):>16} {row['K']:>4} {row['batch']:>5} {row['seconds_per_step']:8.3f} "
+              f"{row['samples_per_second']:10.1f} {row['epoch_seconds']:10.1f}")
+    print("A sample is one subject (sMRI and PET). Wall-clock times: on a shared machine treat differences "
+          "within ~20 % as noise.")
+    return rows
+
+
+def add_train_dcpha_parser(commands) -> None:
+    parser = commands.add_parser("train-dcpha",
+                                 help="Method B (DCPHA) training throughput at the book and paper tiers",
+                                 description=run_train_dcpha.__doc__.split("\n\n")[0])
+    parser.add_argument("--tiers", nargs="+", default=["book", "paper"], choices=["smoke", "book", "paper"])
+    parser.add_argument("--bits", type=int, default=32, help="code length K (default 32)")
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the tier's")
+    parser.add_argument("--steps", type=int, default=5, help="timed steps after one warm-up step (default 5)")
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads (default 2)")
+    parser.add_argument("--per-modality", action="store_true", help="one encoder per modality (default: shared)")
+    parser.add_argument("--attention", action="store_true", help="attention gates in the SPABs (default: none, "
+                        "as the authors' released model)")
+    parser.set_defaults(run=run_train_dcpha)
+
+
 def add_data_parser(commands) -> None:
     from neurohash_lite import bench_data
 
@@ -473,6 +595,7 @@ def main_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True)
     add_retrieval_parser(commands)
     add_train_ahs_parser(commands)
+    add_train_dcpha_parser(commands)
     add_data_parser(commands)
     return parser
 
