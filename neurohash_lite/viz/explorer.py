@@ -197,6 +197,7 @@ class HammingExplorer:
                     raise ValueError(f"thumbnails[{m!r}] must have shape ({n}, H, W); got {images.shape}")
         self.k = int(min(max(1, k), n - 1))
         self.seed = int(seed)
+        self._mds: dict[int, np.ndarray] = {}
         self.state = {"query": 0, "modality": "mri", "n_bits": min(self.codes), "radius": 0}
         self.state["radius"] = self.state["n_bits"] // 4
 
@@ -309,8 +310,11 @@ class HammingExplorer:
         -------
         ndarray (2n, 2), float64; rows 0..n-1 the sMRI scans, n..2n-1 the PET scans.
         """
-        codes, _, _ = self.all_codes(n_bits)
-        coords = classical_mds(metrics.hamming_distance(codes, codes).astype(np.float64))
+        n_bits = self.state["n_bits"] if n_bits is None else self._check_bits(n_bits)
+        if n_bits not in self._mds:      # the jitter-free map depends on the codes alone
+            codes, _, _ = self.all_codes(n_bits)
+            self._mds[n_bits] = classical_mds(metrics.hamming_distance(codes, codes).astype(np.float64))
+        coords = self._mds[n_bits]
         rng = np.random.default_rng(self.seed if seed is None else seed)
         return coords + rng.normal(scale=jitter, size=coords.shape)
 
