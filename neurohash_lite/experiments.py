@@ -211,6 +211,9 @@ def write_results(results: dict, path: str | os.PathLike) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
         json.dump(_json_ready(results), handle, indent=1, allow_nan=False)
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(handle.name, 0o666 & ~umask)  # a temporary file is private; the results are not
     os.replace(handle.name, path)
     return path
 
@@ -530,7 +533,9 @@ def _run_one(method: str, n_bits: int, context: _Context) -> dict:
 # The comparison
 # --------------------------------------------------------------------------
 def _config_record(config: CompareConfig, tier) -> dict:
-    return {"scale": config.scale, "tier": dataclasses.asdict(tier), "seeds": list(config.seeds),
+    # the tier's own bits and seeds are replaced by the comparison's (resume may add to them)
+    sizes = {k: v for k, v in dataclasses.asdict(tier).items() if k not in ("bits", "seeds")}
+    return {"scale": config.scale, "tier": sizes, "seeds": list(config.seeds),
             "bits": list(config.bits), "methods": list(config.methods), "epochs": config.epochs,
             "pretrain_epochs": config.pretrain_epochs, "lr": config.lr, "cohort_seed": config.cohort_seed,
             "protocol": "ahs", "ks": list(config.ks), "metric": "mAP@ALL, ties='expected'"}

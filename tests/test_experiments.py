@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import copy
 import json
+import os
 
 import pytest
 
@@ -41,6 +42,10 @@ def test_results_json_validates_and_holds_every_run(first_run):
     assert len(invocation["git_commit"]) in (40, len("unknown"))
     assert on_disk["config"]["epochs"] == 1 and on_disk["config"]["tier"]["name"] == "smoke"
     assert "| dcpha | 8 | 1 |" in format_table(on_disk)
+    umask = os.umask(0)
+    os.umask(umask)
+    assert out.stat().st_mode & 0o777 == 0o666 & ~umask
+    assert not list(out.parent.glob("*.tmp"))
 
 
 def test_resume_skips_finished_runs(first_run, monkeypatch):
@@ -69,9 +74,11 @@ def test_resume_runs_only_what_is_missing(first_run, monkeypatch):
         return original(method, n_bits, context)
 
     monkeypatch.setattr(experiments, "_run_one", counting)
-    results = compare(CompareConfig(methods=("random", "dpsh"), **FAST), out, resume=True, verbose=False)
-    assert calls == ["dpsh"]
-    assert results["config"]["methods"][-1] == "dpsh"
+    results = compare(CompareConfig(methods=("random", "cvh"), **{**FAST, "bits": (8, 4)}), out, resume=True,
+                      verbose=False)
+    assert calls == ["random", "cvh"]
+    assert [r["n_bits"] for r in results["runs"][-2:]] == [4, 4]
+    assert results["config"]["bits"] == [8, 4]
     validate_results(load_results(out))
 
 
