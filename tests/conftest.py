@@ -14,6 +14,7 @@ from pathlib import Path
 import pytest
 
 from smoke_runs import SmokeRuns
+from test_book_build import STAGE, build, stage_book
 
 ROOT = Path(__file__).resolve().parents[1]
 BUILD = ROOT / "_build"
@@ -33,3 +34,18 @@ def repo_root() -> Path:
 def smoke_runs() -> SmokeRuns:
     """Executes chapters at the smoke tier, once each per session."""
     return SmokeRuns(ROOT / "notebooks", BUILD / "smoke")
+
+
+@pytest.fixture(scope="session")
+def built_book(smoke_runs) -> Path:
+    """The book built once per session from the smoke-executed chapters (HTML folder)."""
+    results = smoke_runs.run_all()
+    failed = [r.notebook.name for r in results if r.error]
+    if failed:
+        pytest.fail(f"cannot build the book: these chapters failed at smoke tier: {failed}", pytrace=False)
+    stage_book(STAGE, {r.notebook.name: r.executed for r in results})
+    completed = build(STAGE)
+    if completed.returncode != 0:
+        pytest.fail(f"jupyter-book build -W failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}",
+                    pytrace=False)
+    return STAGE / "_build" / "html"

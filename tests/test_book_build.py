@@ -44,20 +44,6 @@ def build(stage: Path) -> subprocess.CompletedProcess:
     )
 
 
-@pytest.fixture(scope="module")
-def built_book(smoke_runs) -> Path:
-    results = smoke_runs.run_all()
-    failed = [r.notebook.name for r in results if r.error]
-    if failed:
-        pytest.fail(f"cannot build the book: these chapters failed at smoke tier: {failed}", pytrace=False)
-    stage_book(STAGE, {r.notebook.name: r.executed for r in results})
-    completed = build(STAGE)
-    if completed.returncode != 0:
-        pytest.fail(f"jupyter-book build -W failed:\n{completed.stdout[-4000:]}\n{completed.stderr[-4000:]}",
-                    pytrace=False)
-    return STAGE / "_build" / "html"
-
-
 def test_book_builds_with_every_chapter(built_book):
     assert (built_book / "index.html").exists()
     for chapter in sorted((ROOT / "notebooks").glob("[0-9][0-9]_*.ipynb")):

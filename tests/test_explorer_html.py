@@ -15,7 +15,6 @@ from pathlib import Path
 import pytest
 import yaml
 
-from test_book_build import built_book  # noqa: F401  (the CI book build, reused as a fixture)
 
 ROOT = Path(__file__).resolve().parents[1]
 PAGE = Path("notebooks") / "08_hamming_space_explorer.html"
@@ -71,7 +70,7 @@ def test_external_scripts_are_recognised():
 
 
 @pytest.mark.slow
-def test_explorer_page_holds_widget_state_and_loads_widgets_from_the_book(built_book):  # noqa: F811
+def test_explorer_page_holds_widget_state_and_loads_widgets_from_the_book(built_book):
     page_path = built_book / PAGE
     html = page_path.read_text()
     scripts = scripts_of(html)
