@@ -42,6 +42,7 @@ import torch.nn.functional as F
 from torch import nn
 
 __all__ = [
+    "cross_modal_batch",
     "ahs_similarity",
     "ahs_theta",
     "ahs_pair_weights",
@@ -86,6 +87,32 @@ def _as_labels(labels, n: int, name: str, device: torch.device) -> torch.Tensor:
     if labels.is_floating_point() or labels.is_complex():
         raise ValueError(f"{name} must hold integer class labels, got {labels.dtype}")
     return labels
+
+
+def cross_modal_batch(u_x, u_y, labels_x, labels_y=None):
+    """Check and prepare what every cross-modal loss's ``forward`` receives.
+
+    ``labels_y`` defaults to ``labels_x`` (paired rows); codes that arrive in
+    16 bits under mixed precision are cast to float32, so losses are computed
+    in (at least) single precision.
+
+    Returns
+    -------
+    u_x, u_y : torch.Tensor, (n_x, K) and (n_y, K), float32 or wider
+    labels_x, labels_y : torch.Tensor, int, on the codes' device
+    s : torch.Tensor, (n_x, n_y), 1.0 where the labels agree, in the codes' dtype
+    """
+    if labels_y is None:
+        labels_y = labels_x
+    _check_pair(u_x, u_y)
+    if u_x.dtype in (torch.float16, torch.bfloat16):
+        u_x = u_x.float()
+    if u_y.dtype in (torch.float16, torch.bfloat16):
+        u_y = u_y.float()
+    labels_x = _as_labels(labels_x, u_x.shape[0], "labels_x", u_x.device)
+    labels_y = _as_labels(labels_y, u_y.shape[0], "labels_y", u_x.device)
+    s = (labels_x[:, None] == labels_y[None, :]).to(u_x.dtype)
+    return u_x, u_y, labels_x, labels_y, s
 
 
 # --------------------------------------------------------------------------
@@ -518,18 +545,7 @@ class AHSLoss(nn.Module):
         return torch.clamp(1.0 + F.softplus(self.rho), max=self.a_max)
 
     def forward(self, u_x, u_y, labels_x, labels_y=None):
-        if labels_y is None:
-            labels_y = labels_x
-        _check_pair(u_x, u_y)
-        # Under mixed precision the codes may arrive in 16 bits; the loss is
-        # computed in (at least) float32.
-        if u_x.dtype in (torch.float16, torch.bfloat16):
-            u_x = u_x.float()
-        if u_y.dtype in (torch.float16, torch.bfloat16):
-            u_y = u_y.float()
-        labels_x = _as_labels(labels_x, u_x.shape[0], "labels_x", u_x.device)
-        labels_y = _as_labels(labels_y, u_y.shape[0], "labels_y", u_x.device)
-        s = (labels_x[:, None] == labels_y[None, :]).to(u_x.dtype)
+        u_x, u_y, labels_x, labels_y, s = cross_modal_batch(u_x, u_y, labels_x, labels_y)
         a = self.a.to(u_x.dtype)
         likelihood = ahs_likelihood_loss(u_x, u_y, s, a)
         quantization = ahs_quantization_loss(u_x, u_y)

@@ -36,7 +36,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from neurohash_lite.losses.ahs import _as_labels, _check_pair, ahs_shared_code
+from neurohash_lite.losses.ahs import _check_pair, ahs_shared_code, cross_modal_batch
 
 __all__ = ["dcmh_theta", "dcmh_likelihood_loss", "dcmh_balance_loss", "DCMHLoss"]
 
@@ -141,12 +141,7 @@ class DCMHLoss(nn.Module):
         self.n_bits, self.gamma, self.eta = int(n_bits), float(gamma), float(eta)
 
     def forward(self, u_x, u_y, labels_x, labels_y=None):
-        labels_y = labels_x if labels_y is None else labels_y
-        _check_pair(u_x, u_y)
-        u_x, u_y = u_x.float() if u_x.dtype.itemsize < 4 else u_x, u_y.float() if u_y.dtype.itemsize < 4 else u_y
-        labels_x = _as_labels(labels_x, u_x.shape[0], "labels_x", u_x.device)
-        labels_y = _as_labels(labels_y, u_y.shape[0], "labels_y", u_x.device)
-        s = (labels_x[:, None] == labels_y[None, :]).to(u_x.dtype)
+        u_x, u_y, labels_x, labels_y, s = cross_modal_batch(u_x, u_y, labels_x, labels_y)
         likelihood = dcmh_likelihood_loss(u_x, u_y, s)
         b = ahs_shared_code(u_x, u_y)
         quantization = (((u_x - b) ** 2).sum() + ((u_y - b) ** 2).sum()) / u_x.numel()

@@ -25,7 +25,7 @@ import math
 import torch
 from torch import nn
 
-from neurohash_lite.losses.ahs import _as_labels, _check_pair
+from neurohash_lite.losses.ahs import cross_modal_batch
 from neurohash_lite.losses.dcmh import dcmh_likelihood_loss
 
 __all__ = ["dpsh_quantization_loss", "DPSHLoss"]
@@ -82,12 +82,7 @@ class DPSHLoss(nn.Module):
         self.n_bits, self.eta = int(n_bits), float(eta)
 
     def forward(self, u_x, u_y, labels_x, labels_y=None):
-        labels_y = labels_x if labels_y is None else labels_y
-        _check_pair(u_x, u_y)
-        u_x, u_y = u_x.float() if u_x.dtype.itemsize < 4 else u_x, u_y.float() if u_y.dtype.itemsize < 4 else u_y
-        labels_x = _as_labels(labels_x, u_x.shape[0], "labels_x", u_x.device)
-        labels_y = _as_labels(labels_y, u_y.shape[0], "labels_y", u_x.device)
-        s = (labels_x[:, None] == labels_y[None, :]).to(u_x.dtype)
+        u_x, u_y, labels_x, labels_y, s = cross_modal_batch(u_x, u_y, labels_x, labels_y)
         likelihood = dcmh_likelihood_loss(u_x, u_y, s)
         quantization = (dpsh_quantization_loss(u_x) + dpsh_quantization_loss(u_y)) / 2
         total = likelihood + self.eta * quantization

@@ -21,7 +21,7 @@ import math
 
 from torch import nn
 
-from neurohash_lite.losses.ahs import _as_labels, _check_pair, ahs_triplet_loss
+from neurohash_lite.losses.ahs import ahs_triplet_loss, cross_modal_batch
 
 __all__ = ["TripletHashingLoss"]
 
@@ -63,11 +63,7 @@ class TripletHashingLoss(nn.Module):
         self.margin = self.n_bits / 4.0 if margin is None else float(margin)
 
     def forward(self, u_x, u_y, labels_x, labels_y=None):
-        labels_y = labels_x if labels_y is None else labels_y
-        _check_pair(u_x, u_y)
-        u_x, u_y = u_x.float() if u_x.dtype.itemsize < 4 else u_x, u_y.float() if u_y.dtype.itemsize < 4 else u_y
-        labels_x = _as_labels(labels_x, u_x.shape[0], "labels_x", u_x.device)
-        labels_y = _as_labels(labels_y, u_y.shape[0], "labels_y", u_x.device)
+        u_x, u_y, labels_x, labels_y, _ = cross_modal_batch(u_x, u_y, labels_x, labels_y)
         metric = ahs_triplet_loss(u_x, u_y, labels_x, labels_y, self.margin)
         return metric, {"metric": metric.detach()}
 
