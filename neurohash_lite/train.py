@@ -437,6 +437,10 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, objective: nn.
     }
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
         torch.save(payload, handle)
+    # A temporary file is private (0600); give the checkpoint the usual permissions.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(handle.name, 0o666 & ~umask)
     os.replace(handle.name, path)
     return path
 

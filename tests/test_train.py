@@ -185,6 +185,7 @@ def test_checkpoint_round_trip_gives_identical_codes(tmp_path, data):
     path = save_checkpoint(tmp_path / "run" / "model.pt", result.model, objective=objective,
                            history=result.history, metadata={"method": "tiny", "bits": N_BITS})
     assert not list(path.parent.glob("*.tmp"))
+    assert path.stat().st_mode & 0o044, "a checkpoint should be readable by others, like any saved file"
     restored, restored_objective = TinyCrossModal(), PairwiseObjective()
     history, metadata = load_checkpoint(path, restored, objective=restored_objective)
     assert metadata == {"method": "tiny", "bits": N_BITS}
