@@ -51,6 +51,8 @@ from typing import Sequence
 import torch
 import torch.nn.functional as F
 
+from neurohash_lite.losses.ahs import _check_codes
+
 __all__ = [
     "VARIANTS",
     "ALPHA",
@@ -95,15 +97,6 @@ X_MAX = 20.0
 # --------------------------------------------------------------------------
 # Input checks
 # --------------------------------------------------------------------------
-def _check_codes(h: torch.Tensor, name: str) -> None:
-    if not isinstance(h, torch.Tensor):
-        raise ValueError(f"{name} must be a torch.Tensor of shape (n, K), got {type(h).__name__}")
-    if h.ndim != 2 or h.shape[1] == 0:
-        raise ValueError(f"{name} must have shape (n, K) with K >= 1, got {tuple(h.shape)}")
-    if not h.is_floating_point():
-        raise ValueError(f"{name} must be a floating-point tensor, got {h.dtype}")
-
-
 def _check_same_length(h_m: torch.Tensor, h_n: torch.Tensor, names=("h_m", "h_n")) -> None:
     if h_m.shape[1] != h_n.shape[1]:
         raise ValueError(
