@@ -113,6 +113,9 @@ class CompareConfig:
     pretrain_epochs : int, optional
         Single-modality pretraining epochs; default ``max(1, epochs // 5)``;
         0 switches pretraining off (DCPHA then skips its steps 1 and 2).
+    width : float, optional
+        Width multiplier of every backbone; default the tier's. A smaller
+        width is how a chapter fits the whole grid into its time budget.
     lr : float
         Adam's learning rate for every step of every method.
     cohort_seed : int
@@ -129,6 +132,7 @@ class CompareConfig:
     methods: tuple = METHODS
     epochs: int | None = None
     pretrain_epochs: int | None = None
+    width: float | None = None
     lr: float = 1e-3
     cohort_seed: int = 0
     device: str = "auto"
@@ -136,7 +140,9 @@ class CompareConfig:
 
     def resolved(self) -> "CompareConfig":
         """A copy with every default filled in and every value checked."""
-        tier = resolve_tier(self.scale, bits=self.bits, epochs=self.epochs)
+        if self.width is not None and not (math.isfinite(self.width) and self.width > 0):
+            raise ValueError(f"width must be a finite number > 0, got {self.width!r}")
+        tier = resolve_tier(self.scale, bits=self.bits, epochs=self.epochs, width=self.width)
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
             raise ValueError(f"methods={tuple(self.methods)!r}: choose from {METHODS}")
@@ -151,6 +157,7 @@ class CompareConfig:
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         return dataclasses.replace(self, seeds=seeds, bits=tier.bits, epochs=tier.epochs, pretrain_epochs=pretrain,
+                                   width=tier.width,
                                    methods=tuple(dict.fromkeys(self.methods)), ks=tuple(int(k) for k in self.ks))
 
 
@@ -284,6 +291,16 @@ def validate_results(results, name: str = "results") -> None:
             _require(_is_number(value) and 0.0 <= value <= 1.0, f"{where}: map.{direction} must be in [0, 1]")
         _require(abs(scores["mean"] - (scores["mri_to_pet"] + scores["pet_to_mri"]) / 2) < 1e-9,
                  f"{where}: map.mean is not the mean of both directions")
+        per_query = run.get("ap_per_query")
+        _require(isinstance(per_query, dict), f"{where} lacks 'ap_per_query'")
+        for direction in DIRECTIONS:
+            values = per_query.get(direction)
+            _require(isinstance(values, list) and values and all(
+                v is None or (_is_number(v) and 0.0 <= v <= 1.0) for v in values),
+                f"{where}: ap_per_query.{direction} must be a non-empty list of APs in [0, 1] (null if skipped)")
+            kept = [v for v in values if v is not None]
+            _require(bool(kept) and abs(sum(kept) / len(kept) - scores[direction]) < 1e-9,
+                     f"{where}: ap_per_query.{direction} does not average to map.{direction}")
         _require(_is_number(run["train_seconds"]) and run["train_seconds"] >= 0,
                  f"{where}: train_seconds must be a number >= 0")
         curves = run.get("precision_at_k")
@@ -495,9 +512,13 @@ def _scores(codes: dict, ks: tuple) -> dict:
     pairs = {"mri_to_pet": (codes["query", "mri"], codes["database", "pet"]),
              "pet_to_mri": (codes["query", "pet"], codes["database", "mri"])}
     ks = sorted({min(k, len(d_labels)) for k in ks})
-    out = {"map": {}, "precision_at_k": {"ks": ks}, "pr_radius": {}}
+    out = {"map": {}, "ap_per_query": {}, "precision_at_k": {"ks": ks}, "pr_radius": {}}
     for direction, (query, database) in pairs.items():
-        out["map"][direction] = float(metrics.mean_average_precision(query, database, q_labels, d_labels))
+        report = metrics.average_precision_per_query(query, database, q_labels, d_labels)
+        out["map"][direction] = report.mean_ap
+        # per query, in the query set's order (the same for every method of a seed): paired comparisons
+        out["ap_per_query"][direction] = [None if skipped else float(ap)
+                                          for ap, skipped in zip(report.ap, report.skipped)]
         out["precision_at_k"][direction] = np.asarray(
             metrics.precision_at_k(query, database, q_labels, d_labels, ks), dtype=float).tolist()
         _, precision, recall = metrics.pr_curve_hamming_radius(query, database, q_labels, d_labels)
@@ -567,7 +588,7 @@ def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = Fal
     """
     started, started_at = time.perf_counter(), _now()
     config = config.resolved()
-    tier = resolve_tier(config.scale, bits=config.bits, epochs=config.epochs)
+    tier = resolve_tier(config.scale, bits=config.bits, epochs=config.epochs, width=config.width)
     device = select_device(config.device)
     record = _config_record(config, tier)
     out = Path(out)
@@ -688,6 +709,7 @@ def main(argv=None) -> int:
     run.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
     run.add_argument("--epochs", type=int, default=None, help="default: the tier's")
     run.add_argument("--pretrain-epochs", type=int, default=None, help="default: max(1, epochs // 5)")
+    run.add_argument("--width", type=float, default=None, help="backbone width multiplier; default: the tier's")
     run.add_argument("--lr", type=float, default=1e-3)
     run.add_argument("--cohort-seed", type=int, default=0)
     run.add_argument("--device", default="auto")
@@ -706,7 +728,7 @@ def main(argv=None) -> int:
         return 0
     config = CompareConfig(scale=args.scale, seeds=tuple(args.seeds), bits=None if args.bits is None else
                            tuple(args.bits), methods=tuple(args.methods), epochs=args.epochs,
-                           pretrain_epochs=args.pretrain_epochs, lr=args.lr, cohort_seed=args.cohort_seed,
+                           pretrain_epochs=args.pretrain_epochs, width=args.width, lr=args.lr, cohort_seed=args.cohort_seed,
                            device=args.device)
     out = args.out or f"results-{args.scale}.json"
     results = compare(config, out, resume=args.resume, data_dir=args.data_dir)

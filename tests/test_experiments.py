@@ -109,12 +109,37 @@ def test_validation_names_the_broken_field(first_run):
         (lambda r: r["runs"].append(copy.deepcopy(r["runs"][0])), "duplicate run"),
         (lambda r: r["runs"][2]["pr_radius"]["pet_to_mri"]["precision"].pop(), "K \\+ 1"),
         (lambda r: r["config"].pop("lr"), "'lr'"),
+        (lambda r: r["runs"][2]["ap_per_query"]["mri_to_pet"].__setitem__(0, 1.0 - 1e-3
+                                                                          - r["runs"][2]["ap_per_query"]["mri_to_pet"][0]),
+         "does not average"),
+        (lambda r: r["runs"][3].pop("ap_per_query"), "ap_per_query"),
     ]
     for breaks, message in cases:
         broken = copy.deepcopy(good)
         breaks(broken)
         with pytest.raises(ValueError, match=message):
             validate_results(broken)
+
+
+def test_per_query_aps_average_to_the_map_and_pair_across_methods(first_run):
+    runs = load_results(first_run[0])["runs"]
+    n_queries = {len(run["ap_per_query"]["mri_to_pet"]) for run in runs}
+    assert len(n_queries) == 1     # one query set per seed, the same order for every method
+    for run in runs:
+        for direction in ("mri_to_pet", "pet_to_mri"):
+            kept = [ap for ap in run["ap_per_query"][direction] if ap is not None]
+            assert sum(kept) / len(kept) == pytest.approx(run["map"][direction], abs=1e-12)
+
+
+def test_width_override_reaches_every_network_and_guards_resume(tmp_path):
+    out = tmp_path / "narrow.json"
+    results = compare(CompareConfig(methods=("triplet", "dcpha"), width=0.125, **FAST), out, verbose=False)
+    assert results["config"]["tier"]["width"] == 0.125
+    assert {run["hyperparameters"]["width"] for run in results["runs"]} == {0.125}
+    with pytest.raises(ValueError, match="tier"):
+        compare(CompareConfig(methods=("triplet",), **FAST), out, resume=True, verbose=False)
+    with pytest.raises(ValueError, match="width"):
+        CompareConfig(width=0.0).resolved()
 
 
 def test_command_line_validate(first_run, capsys):
