@@ -226,5 +226,20 @@ def test_csq_central_loss_equals_binary_cross_entropy():
     from neurohash_lite.losses import csq_central_loss
     expected = torch.nn.functional.binary_cross_entropy((u + 1) / 2, (centres + 1) / 2)
     assert csq_central_loss(u, centres).item() == pytest.approx(expected.item())
-    # codes at +-1 stay finite (logs clamped at -100, as binary_cross_entropy does)
+    # codes at +-1 stay finite: at most -log(1e-7) per bit
     assert torch.isfinite(csq_central_loss(-centres, centres))
+    assert csq_central_loss(-centres, centres).item() == pytest.approx(-math.log(1e-7), rel=1e-6)
+
+
+@pytest.mark.parametrize("name", sorted(LOSSES))
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_saturated_codes_give_finite_gradients(name, dtype):
+    # a tanh saturates to exactly +-1 in float32; every loss must still give a usable gradient
+    labels = torch.tensor([0, 1, 2, 0, 1, 2])
+    signs = csq_hash_centres(3, 8).to(dtype)[labels]
+    for u_x, u_y in ((signs, signs), (signs, -signs), (signs, signs.roll(1, dims=0))):
+        a, b = u_x.clone().requires_grad_(), u_y.clone().requires_grad_()
+        total, _ = LOSSES[name](8).to(dtype)(a, b, labels)
+        total.backward()
+        assert torch.isfinite(total)
+        assert torch.isfinite(a.grad).all() and torch.isfinite(b.grad).all(), f"{name}: non-finite gradient"

@@ -38,6 +38,9 @@ from neurohash_lite.losses.ahs import _as_labels, _check_pair
 
 __all__ = ["csq_hash_centres", "csq_central_loss", "csq_quantization_loss", "CSQLoss"]
 
+# Bound of (u + 1)/2 away from 0 and 1 in the cross-entropy (representable below 1 in float32).
+_P_MIN = 1e-7
+
 
 def csq_hash_centres(n_classes: int, n_bits: int, seed: int = 0) -> torch.Tensor:
     """Hash centres, one per class, from a Hadamard matrix.
@@ -91,8 +94,10 @@ def csq_central_loss(u: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
 
     Returns
     -------
-    torch.Tensor, scalar, nats per bit, >= 0 (logs clamped at -100 as
-    :func:`torch.nn.functional.binary_cross_entropy` does)
+    torch.Tensor, scalar, nats per bit, >= 0. ``(u + 1)/2`` is clamped to
+    [1e-7, 1 - 1e-7] first: a tanh that saturates to exactly +-1 (float32
+    does so beyond |z| ~ 9) then gives at most -log(1e-7) ~ 16 nats per bit
+    and a zero gradient, not log(0) and a NaN gradient.
 
     References
     ----------
@@ -102,11 +107,9 @@ def csq_central_loss(u: torch.Tensor, centres: torch.Tensor) -> torch.Tensor:
         raise ValueError(f"u and centres must have the same shape (n, K), got {tuple(u.shape)} and "
                          f"{tuple(centres.shape)}")
     # written out rather than F.binary_cross_entropy, which refuses to run under CUDA autocast
-    p = (u + 1) / 2
+    p = ((u + 1) / 2).clamp(_P_MIN, 1 - _P_MIN)
     target = ((centres + 1) / 2).to(u.dtype)
-    log_p = torch.clamp(torch.log(p), min=-100.0)
-    log_not_p = torch.clamp(torch.log1p(-p), min=-100.0)
-    return -(target * log_p + (1 - target) * log_not_p).mean()
+    return -(target * torch.log(p) + (1 - target) * torch.log1p(-p)).mean()
 
 
 def csq_quantization_loss(u: torch.Tensor) -> torch.Tensor:
