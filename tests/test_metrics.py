@@ -154,6 +154,35 @@ def test_hamming_distance_accepts_torch_and_float_codes():
     np.testing.assert_array_equal(hamming_distance(queries.astype(np.float64), db.tolist()), expected)
 
 
+@settings(max_examples=60, deadline=None)
+@given(n_bits=st.sampled_from([7, 16, 64, 72, 128]), n_db=st.integers(1, 50),
+       dtypes=st.tuples(*[st.sampled_from([np.int8, np.int16, np.float32, np.float64])] * 2),
+       strided=st.booleans(), seed=st.integers(0, 2**32 - 1))
+def test_hamming_distance_of_any_dtype_and_layout_is_the_matmul_formula(n_bits, n_db, dtypes, strided, seed):
+    rng = np.random.default_rng(seed)
+    queries, db = random_codes(rng, 5, n_bits), random_codes(rng, 2 * n_db, n_bits)
+    db = db[::2] if strided else db[:n_db]                     # every other row: not contiguous
+    expected = matmul_distance(queries, db)
+    np.testing.assert_array_equal(
+        hamming_distance(queries.astype(dtypes[0]), np.asfortranarray(db.astype(dtypes[1]))), expected)
+
+
+@pytest.mark.parametrize("value", [0, 2, -2, 127, -128, np.nan, 0.5])
+@pytest.mark.parametrize("argument", ["query_codes", "db_codes"])
+def test_hamming_distance_names_the_argument_row_and_bit_of_a_non_sign(value, argument):
+    rng = np.random.default_rng(0)
+    codes = {"query_codes": random_codes(rng, 4, 64), "db_codes": random_codes(rng, 3000, 64)}
+    dtype = np.float64 if isinstance(value, float) else np.int8
+    bad = codes[argument].astype(dtype)
+    row = len(bad) - 2
+    bad[row, 37] = value
+    codes[argument] = bad
+    with pytest.raises(ValueError) as error:
+        hamming_distance(codes["query_codes"], codes["db_codes"])
+    assert str(error.value) == (f"{argument} must hold only -1 and +1 (sign codes, see sign_codes); "
+                                f"found {bad[row, 37]!r} at row {row}, bit 37")
+
+
 # --------------------------------------------------------------------------
 # Histograms
 # --------------------------------------------------------------------------

@@ -1,11 +1,14 @@
 """Packed codes and the Hamming index: every backend returns the same integers."""
 
+import contextlib
+
 import numpy as np
 import pytest
 import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from neurohash_lite import retrieval
 from neurohash_lite.retrieval import (
     HammingIndex,
     check_codes,
@@ -68,6 +71,90 @@ def test_pack_and_check_reject_non_codes(codes, message):
         pack_codes(codes)
     with pytest.raises(ValueError, match=message):
         check_codes(codes)
+
+
+# The checking and packing fast paths (int8 byte trick, reductions for other
+# dtypes) against the literal definition, in several blocks.
+CODE_DTYPES = [np.int8, np.int16, np.int32, np.int64, np.float16, np.float32, np.float64]
+NOT_SIGNS = [
+    (np.int8, 0), (np.int8, 2), (np.int8, -2), (np.int8, 127), (np.int8, -128),
+    (np.int16, 0), (np.int16, 255), (np.int16, -256), (np.int64, 3),
+    (np.uint8, 0), (np.uint8, 255), (np.bool_, False),
+    (np.float32, 0.0), (np.float32, -0.0), (np.float32, 0.5), (np.float32, np.inf),
+    (np.float64, np.nan), (np.float64, -1.5), (np.float64, 1e-300),
+]
+
+
+def literal_pack(codes):
+    """One bit per entry, +1 → 1, big-endian within a byte: what pack_codes promises."""
+    return np.packbits(np.asarray(codes) == 1, axis=1)
+
+
+@contextlib.contextmanager
+def block_entries(entries):
+    """Check and pack in blocks of ``entries`` entries, so that tests cross block edges."""
+    saved, retrieval._BLOCK_ENTRIES = retrieval._BLOCK_ENTRIES, entries
+    try:
+        yield
+    finally:
+        retrieval._BLOCK_ENTRIES = saved
+
+
+def with_layout(codes, layout):
+    """The same codes as a C-ordered, Fortran-ordered or strided (non-contiguous) array."""
+    if layout == "fortran":
+        return np.asfortranarray(codes)
+    if layout == "every_other_bit":
+        wide = np.repeat(codes, 2, axis=1)
+        wide[:, 1::2] = 7                      # never read
+        return wide[:, ::2]
+    if layout == "every_other_row":
+        tall = np.repeat(codes, 2, axis=0)
+        tall[1::2] = 7
+        return tall[::2]
+    return codes
+
+
+@settings(max_examples=150, deadline=None)
+@given(n_bits=st.sampled_from([1, 5, 8, 16, 24, 32, 40, 63, 64, 72, 100, 128, 200, 256]),
+       n=st.integers(1, 30), dtype=st.sampled_from(CODE_DTYPES),
+       layout=st.sampled_from(["c", "fortran", "every_other_bit", "every_other_row"]),
+       block=st.sampled_from([1, 100, 1 << 20]), seed=st.integers(0, 2**32 - 1))
+def test_pack_equals_packbits_of_the_plus_entries(n_bits, n, dtype, layout, block, seed):
+    codes = with_layout(random_codes(np.random.default_rng(seed), n, n_bits).astype(dtype), layout)
+    with block_entries(block):
+        packed = pack_codes(codes)
+        assert check_codes(codes) is not None
+    np.testing.assert_array_equal(packed, literal_pack(codes))
+
+
+def test_pack_of_all_plus_codes_in_unsigned_and_boolean_dtypes():
+    for dtype in (np.uint8, np.uint16, np.bool_):
+        codes = np.ones((3, 12), dtype=dtype)
+        np.testing.assert_array_equal(pack_codes(codes), [[0xFF, 0xF0]] * 3)
+
+
+@settings(max_examples=150, deadline=None)
+@given(bad=st.sampled_from(NOT_SIGNS), n_bits=st.sampled_from([3, 8, 64, 72, 128]),
+       n=st.integers(1, 40), block=st.sampled_from([1, 100, 1 << 20]),
+       layout=st.sampled_from(["c", "fortran", "every_other_bit"]), data=st.data())
+def test_the_first_entry_that_is_not_a_sign_is_named(bad, n_bits, n, block, layout, data):
+    dtype, value = bad
+    rng = np.random.default_rng(data.draw(st.integers(0, 2**32 - 1)))
+    codes = np.ones((n, n_bits), dtype=dtype) if dtype in (np.uint8, np.bool_) else \
+        random_codes(rng, n, n_bits).astype(dtype)
+    row, bit = data.draw(st.integers(0, n - 1)), data.draw(st.integers(0, n_bits - 1))
+    codes[row, bit] = value
+    if row + 1 < n:                            # a later bad entry must not be the one named
+        codes[data.draw(st.integers(row + 1, n - 1)), data.draw(st.integers(0, n_bits - 1))] = value
+    codes = with_layout(codes, layout)
+    expected = (f"codes must hold only -1 and +1 (sign codes, see sign_codes); "
+                f"found {codes[row, bit]!r} at row {row}, bit {bit}")
+    with block_entries(block):
+        for check in (pack_codes, check_codes):
+            with pytest.raises(ValueError) as error:
+                check(codes)
+            assert str(error.value) == expected
 
 
 def test_unpack_rejects_a_wrong_width():
