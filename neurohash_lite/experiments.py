@@ -676,20 +676,21 @@ def format_table(results: dict) -> str:
 
 
 def seeds_layout_table(results: dict, digits: int = 3) -> str:
-    """A markdown table in the seeds' layout: one row per method, a column
-    per direction (M→P, P→M, average) and code length; cells are mAP mean ±
-    std over seeds, ``n/a`` where a method did not run or was not applicable."""
+    """A markdown table in the layout of the DCPHA paper's Table 2: one row
+    per method; for every code length K, the columns M→P, P→M and their
+    average. Cells are mAP mean ± std over seeds (population std, so 0 for
+    one seed), ``n/a`` where a method did not run or was not applicable."""
     rows = {(row["method"], row["n_bits"]): row for row in summary_rows(results)}
     bits = sorted({k for _, k in rows})
     methods = [m for m in METHODS if any((m, k) in rows for k in bits)]
     names = {"mri_to_pet": "M→P", "pet_to_mri": "P→M", "mean": "avg"}
-    header = "| method | " + " | ".join(f"{names[d]} {k}" for d in names for k in bits) + " |"
+    header = "| method | " + " | ".join(f"{k} {names[d]}" for k in bits for d in names) + " |"
     lines = [header, "|---" * (1 + len(names) * len(bits)) + "|"]
     for method in methods:
         cells = []
-        for direction in names:
-            for k in bits:
-                row = rows.get((method, k))
+        for k in bits:
+            row = rows.get((method, k))
+            for direction in names:
                 cells.append("n/a" if row is None else f"{row[direction][0]:.{digits}f} ± {row[direction][1]:.{digits}f}")
         lines.append(f"| {method} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
