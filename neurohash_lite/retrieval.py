@@ -222,7 +222,9 @@ def _plus_flags(block: np.ndarray, buffer: np.ndarray) -> np.ndarray | None:
     every other value v becomes 1 (v = 0) or 3..255. The bytes hold only
     -1 and +1 exactly when none is 0 and none of byte + 1 exceeds 2, and
     byte + 1 is then nonzero exactly at the +1 entries. Other dtypes are
-    checked by :func:`_all_signs` and flagged with ``x > 0``.
+    checked by :func:`_all_signs` and flagged with ``x > 0``. (Bit tricks
+    on 8 bytes at a time, through a uint64 view, measured slower: in numpy
+    every operation is one more pass over the block.)
     """
     flags = buffer[:block.size].reshape(block.shape)
     if block.dtype == np.int8:
