@@ -182,7 +182,8 @@ def hashnet_stages(epochs: int, n_stages: int = 4, growth: float = 2.0) -> list[
     References
     ----------
     Cao et al. (2017), Section 3.3 (beta raised stage by stage; the released
-    code raises it every iteration as ``(1 + 0.005 t)^0.5``).
+    PyTorch code, thuml/HashNet, recomputes it every 200 iterations as
+    ``(1 + 0.005 t)^0.5``, t the iteration count).
     """
     if int(epochs) != epochs or epochs < 1:
         raise ValueError(f"epochs must be a positive integer, got {epochs!r}")
