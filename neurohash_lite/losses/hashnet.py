@@ -126,7 +126,7 @@ class ContinuationHashNet(nn.Module):
 
     References
     ----------
-    Cao et al. (2017), Eq. (5) and Section 3.3 (learning by continuation).
+    Cao et al. (2017), Eq. (5) and the section "Learning by Continuation".
     """
 
     def __init__(self, network: nn.Module, beta: float = 1.0) -> None:
@@ -181,7 +181,7 @@ def hashnet_stages(epochs: int, n_stages: int = 4, growth: float = 2.0) -> list[
 
     References
     ----------
-    Cao et al. (2017), Section 3.3 (beta raised stage by stage; the released
+    Cao et al. (2017), section "Learning by Continuation" (beta raised stage by stage; the released
     PyTorch code, thuml/HashNet, recomputes it every 200 iterations as
     ``(1 + 0.005 t)^0.5``, t the iteration count).
     """

@@ -1,7 +1,7 @@
 """Triplet-only hashing: the loss Adaptive Hash Semantics argues against.
 
 A baseline that trains the codes with nothing but a cross-modal triplet loss
-on ``p = (u + 1)/2`` (FaceNet's loss, Schroff et al., 2015, Eq. (1), as Tao &
+on ``p = (u + 1)/2`` (FaceNet's loss, Schroff et al., 2015, Eqs. (1)-(2), as Tao &
 An write it in their Eq. (8)), with no likelihood and no quantization term.
 Tao & An argue that the triplet term alone sees only relative distances of
 sampled triplets and so needs the Bayesian pairwise term next to it; this
@@ -10,7 +10,7 @@ module lets the comparison test that claim on the shared training path.
 References
 ----------
 Schroff F., Kalenichenko D., Philbin J. (2015). FaceNet: A Unified Embedding
-for Face Recognition and Clustering. CVPR. Eq. (1).
+for Face Recognition and Clustering. CVPR. Eqs. (1)-(2) (the margin constraint and its hinge).
 Tao W., An F. (2021). Deep Multimodal Neuroimaging Retrieval Based on Adaptive
 Hash Semantics. Eq. (8).
 """
@@ -50,7 +50,7 @@ class TripletHashingLoss(nn.Module):
 
     References
     ----------
-    Schroff et al. (2015), Eq. (1); Tao & An (2021), Eq. (8).
+    Schroff et al. (2015), Eqs. (1)-(2); Tao & An (2021), Eq. (8).
     """
 
     def __init__(self, n_bits: int, margin: float | None = None) -> None:
