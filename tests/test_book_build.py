@@ -7,6 +7,7 @@ entry, reference, citation or math then fails here.
 
 from __future__ import annotations
 
+import re
 import shutil
 import subprocess
 import sys
@@ -53,6 +54,14 @@ def test_book_builds_with_every_chapter(built_book):
 def test_chapter_0_shows_the_environment_report(built_book):
     page = (built_book / "notebooks" / "00_how_to_use_this_book.html").read_text()
     assert "mixed precision" in page and "nilearn" in page
+
+
+def test_markdown_tables_in_cell_outputs_render_as_tables(built_book):
+    # a table a chapter prints with display(Markdown(...)) must not reach the page as raw "| a | b |" text
+    for page in sorted((built_book / "notebooks").glob("*.html")):
+        raw = re.findall(r"<p>\|[^<]*\|", page.read_text())
+        assert not raw, f"{page.name}: a markdown table rendered as text: {raw[0][:80]}"
+    assert "<table" in (built_book / "notebooks" / "07_comparison.html").read_text()
 
 
 def test_chapters_have_a_colab_launch_button(built_book):
