@@ -87,7 +87,8 @@ DCPHA_OBJECTIVES = {
 }
 
 FORMAT = "neurohash-compare"
-VERSION = 1
+#: 2 added every query's AP (``ap_per_query``) to each run.
+VERSION = 2
 #: Configuration fields that must agree for ``--resume`` to add to a file.
 SHARED_FIELDS = ("scale", "tier", "epochs", "pretrain_epochs", "lr", "cohort_seed", "protocol", "ks")
 DIRECTIONS = ("mri_to_pet", "pet_to_mri")
@@ -729,8 +730,8 @@ def main(argv=None) -> int:
         return 0
     config = CompareConfig(scale=args.scale, seeds=tuple(args.seeds), bits=None if args.bits is None else
                            tuple(args.bits), methods=tuple(args.methods), epochs=args.epochs,
-                           pretrain_epochs=args.pretrain_epochs, width=args.width, lr=args.lr, cohort_seed=args.cohort_seed,
-                           device=args.device)
+                           pretrain_epochs=args.pretrain_epochs, width=args.width, lr=args.lr,
+                           cohort_seed=args.cohort_seed, device=args.device)
     out = args.out or f"results-{args.scale}.json"
     results = compare(config, out, resume=args.resume, data_dir=args.data_dir)
     print(format_table(results))
