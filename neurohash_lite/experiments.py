@@ -24,7 +24,8 @@ ablations ``dcha`` (J1 only) and ``dpha`` (J2 only) through
 :func:`~neurohash_lite.dcpha_model.train_dcpha`.
 
 The JSON (:func:`validate_results` checks it) holds the configuration, every
-hyper-parameter of every run, mAP@ALL in both directions, precision@k and
+hyper-parameter of every run, mAP@ALL in both directions and every query's AP
+(for paired comparisons, :mod:`neurohash_lite.claims`), precision@k and
 PR-by-radius curves, training time, and the provenance of every invocation
 (git commit, device, package versions, wall time). It is rewritten (to a
 temporary file, then renamed) after every run, so an interrupted comparison
