@@ -403,13 +403,25 @@ def _training_table(title: str, rows: list[dict]) -> None:
               f"{row['samples_per_second']:10.1f} {row['epoch_seconds']:10.1f}")
 
 
+def train_size(preset: str, protocol: str) -> int:
+    """Training subjects of a split protocol for a cohort preset (its paired subjects, seed 0).
+
+    ``"ahs"``: 90 % of 90 % of the paired subjects; ``"dcpha"``: 80 % of each
+    class's paired subjects (:func:`neurohash_lite.data.make_splits`).
+    """
+    from neurohash_lite.data import PRESETS, make_splits
+
+    labels = np.repeat(np.arange(3), PRESETS[preset].pet_counts)
+    return len(make_splits(labels, protocol=protocol, seed=0).train)
+
+
 def run_train_ahs(args: argparse.Namespace) -> list[dict]:
     """Training throughput of Method A (Adaptive Hash Semantics) at the book and paper tiers.
 
     One step is a forward pass of both branches on a batch of paired scans,
     the whole AHS loss, a backward pass and an Adam step. The epoch time
-    assumes the tier's training set: 90 % of 90 % of the paired subjects
-    (243 for ``adni2``, 321 for ``adni1``'s 397 PET subjects).
+    assumes the tier's training set of the ``ahs`` protocol (:func:`train_size`:
+    243 subjects for ``adni2``, 323 of ``adni1``'s 397 PET subjects).
     """
     import torch
 
@@ -418,7 +430,6 @@ def run_train_ahs(args: argparse.Namespace) -> list[dict]:
     from neurohash_lite.runtime import resolve_tier, seed_everything
     from neurohash_lite.train import CrossModalObjective
 
-    n_train = {"adni2": 243, "oasis3": 243, "adni1": 321, "tiny": 24}
     torch.set_num_threads(args.threads)
     rows = []
     for tier_name in args.tiers:
@@ -439,7 +450,7 @@ def run_train_ahs(args: argparse.Namespace) -> list[dict]:
                 "tier": tier_name, "device": device, "precision": precision, "input": shape,
                 "K": args.bits, "batch": batch_size, "seconds_per_step": seconds,
                 "samples_per_second": batch_size / seconds,
-                "epoch_seconds": n_train[tier.preset] / batch_size * seconds,
+                "epoch_seconds": train_size(tier.preset, "ahs") / batch_size * seconds,
             })
     _training_table(f"Method A training throughput ({args.threads} CPU thread(s); "
                     f"CUDA {'present' if torch.cuda.is_available() else 'absent: GPU rows skipped'})", rows)
@@ -460,15 +471,7 @@ def add_train_ahs_parser(commands) -> None:
 # --------------------------------------------------------------------------
 # train-dcpha: Method B's three training steps
 # --------------------------------------------------------------------------
-def dcpha_train_size(preset: str) -> int:
-    """Training subjects of the DCPHA protocol (80 % of each class's paired subjects) for a cohort preset."""
-    from neurohash_lite.data import PRESETS, make_splits
-
-    labels = np.repeat(np.arange(3), PRESETS[preset].pet_counts)
-    return len(make_splits(labels, protocol="dcpha", seed=0).train)
-
-
-__all__ += ["run_train_dcpha", "dcpha_train_size"]
+__all__ += ["run_train_dcpha"]
 
 
 def _objective_module(objective):
@@ -527,7 +530,7 @@ def run_train_dcpha(args: argparse.Namespace) -> list[dict]:
         tier = resolve_tier(tier_name)
         shape = tier_input_shape(tier)
         batch_size = args.batch_size or tier.batch_size
-        n_train = dcpha_train_size(tier.preset)
+        n_train = train_size(tier.preset, "dcpha")
         for device, amp in training_devices():
             seed_everything(0)
             network = DCPHANet(args.bits, in_channels=shape[0], spatial_dims=tier.spatial_dims, width=tier.width,

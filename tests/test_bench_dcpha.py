@@ -6,10 +6,17 @@ from neurohash_lite import bench
 
 def test_dcpha_train_size_is_80_percent_of_each_class():
     # adni2 pairs 76/154/70: round(0.2 n) per class is tested -> 61 + 123 + 56 train.
-    assert bench.dcpha_train_size("adni2") == 61 + 123 + 56
+    assert bench.train_size("adni2", "dcpha") == 61 + 123 + 56
     # adni1 PET subjects 100/204/93 -> 80 + 163 + 74; tiny 10/10/10 -> 8 per class.
-    assert bench.dcpha_train_size("adni1") == 80 + 163 + 74
-    assert bench.dcpha_train_size("tiny") == 24
+    assert bench.train_size("adni1", "dcpha") == 80 + 163 + 74
+    assert bench.train_size("tiny", "dcpha") == 24
+
+
+def test_ahs_train_size_is_90_percent_of_90_percent_of_each_class():
+    # adni2 76/154/70: queries round(0.1 n) = 8/15/7, validation round(0.1 rest) = 7/14/6 -> 61 + 125 + 57.
+    assert bench.train_size("adni2", "ahs") == 61 + 125 + 57
+    # adni1 100/204/93: queries 10/20/9, validation 9/18/8 -> 81 + 166 + 76.
+    assert bench.train_size("adni1", "ahs") == 81 + 166 + 76
 
 
 def test_train_dcpha_bench_times_every_step_at_smoke_tier(capsys):
