@@ -150,7 +150,7 @@ def _check_ks(ks, n_db: int) -> np.ndarray:
 # --------------------------------------------------------------------------
 # Distances and histograms
 # --------------------------------------------------------------------------
-def hamming_distance(query_codes, db_codes, *, backend: str = "auto") -> np.ndarray:
+def hamming_distance(query_codes, db_codes, *, backend: str = "auto", out=None) -> np.ndarray:
     """Hamming distances d_H(b, c) = (K - <b, c>)/2 between ±1 codes.
 
     Parameters
@@ -162,17 +162,22 @@ def hamming_distance(query_codes, db_codes, *, backend: str = "auto") -> np.ndar
     backend : {"auto", "numpy", "faiss", "torch"}
         Bit-counting kernel (:func:`neurohash_lite.retrieval.packed_hamming_distance`);
         every backend returns the same integers.
+    out : numpy.ndarray, shape (Q, N) (or (N,) for one query), optional
+        An integer array to write the distances into, reused over calls
+        (see :func:`~neurohash_lite.retrieval.packed_hamming_distance`).
 
     Returns
     -------
     numpy.ndarray, shape (Q, N) (or (N,) for one query of shape (K,))
         Distances in 0..K, in the smallest unsigned dtype that holds K
-        (uint8 up to K = 255). Cast to a signed type before subtracting them.
+        (uint8 up to K = 255), or ``out`` when given. Cast to a signed type
+        before subtracting them.
 
     Raises
     ------
     ValueError
-        If either input is not ±1, is empty, or the code lengths differ.
+        If either input is not ±1, is empty, or the code lengths differ, or
+        ``out`` has the wrong shape or a dtype that does not hold 0..K.
 
     References
     ----------
@@ -180,7 +185,11 @@ def hamming_distance(query_codes, db_codes, *, backend: str = "auto") -> np.ndar
     """
     single = np.ndim(query_codes) == 1
     query_packed, db_packed, n_bits = _check_pair(query_codes, db_codes)
-    distances = packed_hamming_distance(query_packed, db_packed, n_bits, backend)
+    one_row = single and isinstance(out, np.ndarray) and out.ndim == 1
+    distances = packed_hamming_distance(query_packed, db_packed, n_bits, backend,
+                                        out=out[None, :] if one_row else out)
+    if out is not None:
+        return out
     return distances[0] if single else distances
 
 

@@ -145,6 +145,19 @@ def test_hamming_distance_of_one_query_is_a_row():
     np.testing.assert_array_equal(row, hamming_distance(queries, db)[1])
 
 
+def test_hamming_distance_writes_into_out_for_many_queries_and_for_one():
+    rng = np.random.default_rng(2)
+    queries, db = random_codes(rng, 3, 16), random_codes(rng, 10, 16)
+    out = np.zeros((3, 10), np.int32)
+    assert hamming_distance(queries, db, out=out) is out
+    np.testing.assert_array_equal(out, matmul_distance(queries, db))
+    row = np.zeros(10, np.uint8)
+    assert hamming_distance(queries[1], db, out=row) is row
+    np.testing.assert_array_equal(row, matmul_distance(queries, db)[1])
+    with pytest.raises(ValueError, match="out has shape"):
+        hamming_distance(queries, db, out=np.zeros((10, 3), np.uint8))
+
+
 def test_hamming_distance_accepts_torch_and_float_codes():
     rng = np.random.default_rng(1)
     queries, db = random_codes(rng, 4, 32), random_codes(rng, 12, 32)

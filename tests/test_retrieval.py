@@ -177,6 +177,46 @@ def test_every_kernel_equals_the_inner_product_formula(backend, n_bits):
     np.testing.assert_array_equal(distance, (n_bits - queries.astype(np.int64) @ db.T.astype(np.int64)) // 2)
 
 
+@pytest.mark.parametrize("backend", ["numpy", "torch", "faiss"])
+@pytest.mark.parametrize("dtype", [np.uint8, np.int16, np.uint16, np.int32, np.int64])
+def test_every_kernel_writes_into_a_given_out(backend, dtype):
+    skip_without(backend)
+    rng = np.random.default_rng(3)
+    queries, db = random_codes(rng, 5, 128), random_codes(rng, 2_500, 128)   # several faiss tiles
+    expected = (128 - queries.astype(np.int64) @ db.T.astype(np.int64)) // 2
+    out = np.full((5, 2_500), 99, dtype=dtype)
+    assert packed_hamming_distance(pack_codes(queries), pack_codes(db), 128, backend, out=out) is out
+    np.testing.assert_array_equal(out, expected)
+    strided = np.full((5, 2 * 2_500), 99, dtype=dtype)[:, ::2]        # a view: written through
+    packed_hamming_distance(pack_codes(queries), pack_codes(db), 128, backend, out=strided)
+    np.testing.assert_array_equal(strided, expected)
+
+
+def test_packed_distance_rejects_an_out_that_does_not_fit():
+    query_packed, db_packed = np.zeros((2, 1), np.uint8), np.zeros((3, 1), np.uint8)
+    with pytest.raises(ValueError, match=r"out has shape \(3, 2\); the distances need shape \(2, 3\)"):
+        packed_hamming_distance(query_packed, db_packed, 8, out=np.zeros((3, 2), np.uint8))
+    with pytest.raises(ValueError, match="out has dtype int8, which does not hold every distance 0..8"):
+        packed_hamming_distance(query_packed, db_packed, 8, out=np.zeros((2, 3), np.int8))
+    with pytest.raises(ValueError, match="out has dtype float32"):
+        packed_hamming_distance(query_packed, db_packed, 8, out=np.zeros((2, 3), np.float32))
+    with pytest.raises(ValueError, match="does not hold every distance 0..300"):
+        packed_hamming_distance(np.zeros((2, 38), np.uint8), np.zeros((3, 38), np.uint8), 300,
+                                out=np.zeros((2, 3), np.uint8))
+    with pytest.raises(ValueError, match="out must be a numpy array"):
+        packed_hamming_distance(query_packed, db_packed, 8, out=[[0, 0, 0], [0, 0, 0]])
+    read_only = np.zeros((2, 3), np.uint8)
+    read_only.flags.writeable = False
+    with pytest.raises(ValueError, match="out is read-only"):
+        packed_hamming_distance(query_packed, db_packed, 8, out=read_only)
+
+
+@pytest.mark.parametrize("n_bits", [0, -8, 9, 17])
+def test_packed_distance_rejects_a_code_length_the_bytes_do_not_hold(n_bits):
+    with pytest.raises(ValueError, match=f"n_bits={n_bits} does not match the packed codes' 1 bytes"):
+        packed_hamming_distance(np.zeros((2, 1), np.uint8), np.zeros((3, 1), np.uint8), n_bits)
+
+
 def test_packed_distance_rejects_mismatched_widths():
     with pytest.raises(ValueError, match="code lengths differ"):
         packed_hamming_distance(np.zeros((1, 2), np.uint8), np.zeros((3, 4), np.uint8))
