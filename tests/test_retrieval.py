@@ -285,14 +285,21 @@ def test_all_backends_agree_on_a_tie_heavy_database(n_bits):
 
 
 @pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
-def test_torch_backend_on_cuda_matches_numpy():
-    rng = np.random.default_rng(2)
-    db, queries = random_codes(rng, 5000, 64), random_codes(rng, 20, 64)
-    on_gpu, on_cpu = HammingIndex(64, backend="torch", device="cuda"), HammingIndex(64, backend="numpy")
-    on_gpu.add(db)
-    on_cpu.add(db)
+@pytest.mark.parametrize("n_bits", [13, 64, 100])
+def test_torch_backend_on_cuda_matches_numpy(n_bits):
+    rng = np.random.default_rng(n_bits)
+    db, queries = random_codes(rng, 5000, n_bits), random_codes(rng, 20, n_bits)
+    db[2500:] = db[rng.integers(0, 40, 2500)]           # a tie-heavy half: 40 codes repeated
+    on_gpu, on_cpu = HammingIndex(n_bits, backend="torch", device="cuda"), HammingIndex(n_bits, backend="numpy")
+    assert on_gpu.device.type == "cuda"
+    for index in (on_gpu, on_cpu):
+        index.add(db[:3000])
+        index.add(torch.from_numpy(db[3000:]).cuda() if index is on_gpu else db[3000:])
     for a, b in zip(on_gpu.search(queries, 100), on_cpu.search(queries, 100)):
         np.testing.assert_array_equal(a, b)
+    gpu_hits, cpu_hits = on_gpu.range_search(queries, n_bits // 3), on_cpu.range_search(queries, n_bits // 3)
+    for field in ("lims", "indices", "distances"):
+        np.testing.assert_array_equal(getattr(gpu_hits, field), getattr(cpu_hits, field))
 
 
 def _has_faiss():
