@@ -297,7 +297,8 @@ def run_retrieval(args: argparse.Namespace) -> dict:
     except ImportError:
         has_faiss = False
     results = {"distances": [], "map": [], "memory": []}
-    print(f"Q = {args.queries} queries; best of up to {args.repeats} runs; {args.threads} thread(s) for "
+    print(f"Q = {args.queries} queries; best of at least {args.repeats} runs (of more, up to 1000, until "
+          f"0.2 s is spent; slow references once past 2 s); {args.threads} thread(s) for "
           f"BLAS and faiss; faiss {'installed' if has_faiss else 'NOT installed'}. Times in ms, "
           "wall clock: on a shared machine treat differences within ~20 % as noise.")
     with thread_limits(args.threads):
@@ -370,7 +371,7 @@ def add_retrieval_parser(commands) -> None:
                         default=[10_000, 100_000, 1_000_000], help="N values (default 1e4 1e5 1e6)")
     parser.add_argument("--bits", type=int, nargs="+", default=[16, 32, 64, 128],
                         help="code lengths K (default 16 32 64 128)")
-    parser.add_argument("--repeats", type=int, default=3, help="best of this many runs (default 3)")
+    parser.add_argument("--repeats", type=int, default=3, help="best of at least this many runs (default 3)")
     parser.add_argument("--threads", type=int, default=1,
                         help="threads for BLAS and faiss (default 1: stable timings on a shared machine)")
     parser.add_argument("--seed", type=int, default=0)

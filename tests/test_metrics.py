@@ -556,3 +556,22 @@ def test_retrieval_benchmark_runs_on_a_tiny_problem(capsys):
           "--repeats", "1", "--no-memory"])
     printed = capsys.readouterr().out
     assert "faiss.hammings" in printed and "sort f32" in printed
+    assert "Target" in printed and "at K >= 64" in printed      # the verdict, or "not judged" without faiss
+
+
+def test_the_distance_target_is_judged_on_the_worst_row_at_64_bits_and_more(capsys):
+    from neurohash_lite.bench import _print_distance_targets
+
+    def row(n_db, n_bits, same_job, kernel):
+        return {"N": n_db, "K": n_bits, "faiss_out_ms": 1.0, "same_job_ratio": same_job, "kernel_ratio": kernel}
+
+    _print_distance_targets([row(10, 16, 9.0, 9.0), row(10, 64, 1.2, 1.5), row(100, 128, 1.4, 1.1)])
+    printed = capsys.readouterr().out.splitlines()
+    assert printed == [
+        "Target hamming_distance / faiss from ±1 <= 1.5 at K >= 64: met (worst 1.40 at N = 100, K = 128)",
+        "Target kernel out= / faiss out= <= 1.5 at K >= 64: met (worst 1.50 at N = 10, K = 64)",
+    ]
+    _print_distance_targets([row(10, 64, 1.2, 1.51)])
+    assert "kernel out= / faiss out= <= 1.5 at K >= 64: MISSED (worst 1.51" in capsys.readouterr().out
+    _print_distance_targets([row(10, 32, 1.0, 1.0), {**row(10, 64, 1.0, 1.0), "faiss_out_ms": float("nan")}])
+    assert "not judged" in capsys.readouterr().out
