@@ -79,3 +79,17 @@ def test_a_broken_citation_fails_the_build(tmp_path):
     completed = build(stage)
     assert completed.returncode != 0
     assert "no_such_paper_2099" in completed.stdout + completed.stderr
+
+
+def test_the_test_tools_caches_are_not_pages(tmp_path):
+    # `make test` leaves .pytest_cache/README.md (and .hypothesis/) in the repository; a
+    # `make book` after it must not take them for pages that no toc includes
+    stage = tmp_path / "after-tests"
+    stage_book(stage, {})
+    (stage / "book" / "_toc.yml").write_text("format: jb-book\nroot: book/intro\n")
+    (stage / "book" / "intro.md").write_text("# Intro\n\nNothing else.\n")
+    for cache in (".pytest_cache", ".hypothesis"):
+        (stage / cache).mkdir()
+        (stage / cache / "README.md").write_text("# A cache\n\nNot part of the book.\n")
+    completed = build(stage)
+    assert completed.returncode == 0, completed.stdout[-2000:] + completed.stderr[-2000:]
