@@ -596,7 +596,8 @@ class HammingIndex:
         installed and K is a multiple of 64, else numpy.
     device : str or torch.device, optional
         For the torch backend: where the codes live ("cuda" by default when
-        available, else "cpu").
+        available, else "cpu"). A CUDA device with no GPU visible to torch
+        raises ValueError.
 
     Examples
     --------
@@ -619,6 +620,11 @@ class HammingIndex:
             import torch
 
             self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+            if self.device.type == "cuda" and not torch.cuda.is_available():
+                raise ValueError(
+                    f"device={str(device)!r}, but torch sees no CUDA GPU; "
+                    "use device='cpu' or backend='numpy'"
+                )
             self._db_words = _torch_words(np.zeros((0, self._n_bytes), np.uint8), self.device)
         self._packed = np.zeros((0, self._n_bytes), dtype=np.uint8)
         self._faiss_index = None

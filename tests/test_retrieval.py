@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from neurohash_lite import retrieval
+from neurohash_lite.metrics import hamming_distance
 from neurohash_lite.retrieval import (
     HammingIndex,
     check_codes,
@@ -284,22 +285,37 @@ def test_all_backends_agree_on_a_tie_heavy_database(n_bits):
         np.testing.assert_array_equal(ranged.lims, results[0][1].lims)
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU")
+_ON_CUDA = pytest.param("cuda", marks=pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA GPU"))
+
+
+@pytest.mark.parametrize("device", ["cpu", _ON_CUDA])
 @pytest.mark.parametrize("n_bits", [13, 64, 100])
-def test_torch_backend_on_cuda_matches_numpy(n_bits):
+def test_torch_backend_on_a_device_matches_numpy(n_bits, device):
+    # The same check on the CPU and on a GPU, so that its body has run even
+    # where no GPU is present: codes added in two batches (the second as a
+    # tensor on the device), a tie-heavy half, k-NN and range search.
     rng = np.random.default_rng(n_bits)
     db, queries = random_codes(rng, 5000, n_bits), random_codes(rng, 20, n_bits)
     db[2500:] = db[rng.integers(0, 40, 2500)]           # a tie-heavy half: 40 codes repeated
-    on_gpu, on_cpu = HammingIndex(n_bits, backend="torch", device="cuda"), HammingIndex(n_bits, backend="numpy")
-    assert on_gpu.device.type == "cuda"
-    for index in (on_gpu, on_cpu):
-        index.add(db[:3000])
-        index.add(torch.from_numpy(db[3000:]).cuda() if index is on_gpu else db[3000:])
-    for a, b in zip(on_gpu.search(queries, 100), on_cpu.search(queries, 100)):
+    queries[10:] = db[rng.integers(0, 40, 10)]          # queries that sit on those repeated codes
+    on_device, on_numpy = HammingIndex(n_bits, backend="torch", device=device), HammingIndex(n_bits, backend="numpy")
+    assert on_device.device.type == device
+    on_device.add(db[:3000])
+    on_device.add(torch.from_numpy(db[3000:]).to(device))
+    on_numpy.add(db[:3000])
+    on_numpy.add(db[3000:])
+    queries_on_device = torch.from_numpy(queries).to(device)
+    for a, b in zip(on_device.search(queries_on_device, 100), on_numpy.search(queries, 100)):
         np.testing.assert_array_equal(a, b)
-    gpu_hits, cpu_hits = on_gpu.range_search(queries, n_bits // 3), on_cpu.range_search(queries, n_bits // 3)
+    device_hits = on_device.range_search(queries_on_device, n_bits // 3)
+    numpy_hits = on_numpy.range_search(queries, n_bits // 3)
+    assert len(numpy_hits.indices) > 500                 # many hits, most of them tied
     for field in ("lims", "indices", "distances"):
-        np.testing.assert_array_equal(getattr(gpu_hits, field), getattr(cpu_hits, field))
+        np.testing.assert_array_equal(getattr(device_hits, field), getattr(numpy_hits, field))
+    np.testing.assert_array_equal(
+        hamming_distance(queries_on_device, torch.from_numpy(db).to(device)),
+        hamming_distance(queries, db),
+    )
 
 
 def _has_faiss():
@@ -329,3 +345,6 @@ def test_index_rejects_bad_calls():
         HammingIndex(8, backend="annoy")
     with pytest.raises(ValueError, match="n_bits"):
         HammingIndex(0)
+    if not torch.cuda.is_available():
+        with pytest.raises(ValueError, match="device='cuda', but torch sees no CUDA GPU"):
+            HammingIndex(8, backend="torch", device="cuda")
