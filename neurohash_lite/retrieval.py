@@ -222,12 +222,13 @@ def _plus_flags(block: np.ndarray, buffer: np.ndarray) -> np.ndarray | None:
     int8 codes (what :func:`sign_codes` returns) take one pass that writes
     and one reduction that only reads. Read as unsigned bytes, -1 is 0xFF
     and +1 is 0x01, so byte + 1 (mod 256) is 0 for -1 and 2 for +1, while
-    every other byte v gives 1 (v = 0) or a value in 3..255. A flag is 0 or 2 exactly when it has no bit but bit 1
-    set, so the block holds only ±1 exactly when the bitwise OR of all its
-    flags has no bit but bit 1: one OR reduction, done on the flags read as
-    uint64 words (the OR acts on each byte on its own, so eight flags go
-    per word). The flags are then nonzero exactly at the +1 entries. Other
-    dtypes are checked by :func:`_all_signs` and flagged with ``x > 0``.
+    every other byte v gives 1 (v = 0) or a value in 3..255. A flag is 0 or
+    2 exactly when it has no bit but bit 1 set, so the block holds only ±1
+    exactly when the bitwise OR of all its flags has no bit but bit 1: one
+    OR reduction, done on the flags read as uint64 words (the OR acts on
+    each byte on its own, so eight flags go per word). The flags are then
+    nonzero exactly at the +1 entries. Other dtypes are checked by
+    :func:`_all_signs` and flagged with ``x > 0``.
     """
     flat = buffer[:block.size]
     flags = flat.reshape(block.shape)

@@ -345,6 +345,9 @@ def test_index_rejects_bad_calls():
         HammingIndex(8, backend="annoy")
     with pytest.raises(ValueError, match="n_bits"):
         HammingIndex(0)
-    if not torch.cuda.is_available():
-        with pytest.raises(ValueError, match="device='cuda', but torch sees no CUDA GPU"):
-            HammingIndex(8, backend="torch", device="cuda")
+
+
+def test_index_on_cuda_without_a_gpu_says_so(monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)   # also where a GPU is present
+    with pytest.raises(ValueError, match="device='cuda', but torch sees no CUDA GPU"):
+        HammingIndex(8, backend="torch", device="cuda")
