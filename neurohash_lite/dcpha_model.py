@@ -61,7 +61,6 @@ __all__ = [
     "DCPHANet",
     "DCPHAHead",
     "feature_dataset",
-    "recalibrate_batch_norm",
     "EncoderPretrainObjective",
     "DecoderPretrainObjective",
     "DCPHAObjective",
@@ -416,51 +415,6 @@ class DCPHAHead(nn.Module):
 
 
 @torch.no_grad()
-def recalibrate_batch_norm(network: DCPHANet, dataset, *, batch_size: int = 64, device=None) -> DCPHANet:
-    """Recompute the encoder's batch-norm running statistics for its current weights.
-
-    During training the running statistics are an exponential average over
-    past batches, computed with past weights; after a short run they lag far
-    behind (a few dozen steps leave them near their initial values), and an
-    encoder in eval mode then maps every scan to nearly the same feature.
-    This resets them and averages the batch statistics of one pass over
-    ``dataset`` (both modalities, through :meth:`DCPHANet.features_pair`),
-    without gradients and without changing any weight.
-
-    Parameters
-    ----------
-    network : DCPHANet
-    dataset : Dataset
-        Paired, yielding ``(mri, pet, label)`` (the training set).
-    batch_size : int, default 64
-    device : torch.device or str, optional
-        Default: where the network's parameters are.
-
-    Returns
-    -------
-    DCPHANet
-        The same network, in the mode it was in.
-    """
-    if device is None:
-        device = next(network.parameters()).device
-    norms = [m for m in network.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm)]
-    if not norms:
-        return network
-    momenta = [m.momentum for m in norms]
-    was_training = network.training
-    for m in norms:
-        m.reset_running_stats()
-        m.momentum = None  # a cumulative average over the pass
-    network.train()
-    for mri, pet, _ in DataLoader(dataset, batch_size=batch_size, shuffle=False):
-        network.features_pair(mri.to(device), pet.to(device))
-    for m, momentum in zip(norms, momenta):
-        m.momentum = momentum
-    network.train(was_training)
-    return network
-
-
-@torch.no_grad()
 def feature_dataset(network: DCPHANet, dataset, *, batch_size: int = 64, device=None) -> TensorDataset:
     """The encoder's features of a paired dataset, for :class:`DCPHAHead`.
 
@@ -535,10 +489,11 @@ class DecoderPretrainObjective:
 
     ``loss`` = cross-entropy of SPAB_D's prediction ``r`` (from the code
     ``h``) against the label, plus ``lambda_r R``. The features come from
-    the frozen encoder, computed without gradients and in eval mode (so its
-    batch-norm statistics and dropout stay put). Train it with
-    ``trainable=model.decoder_parameters()``. As for step 1, the paper does
-    not write this loss.
+    the frozen encoder, computed without gradients. Train it with
+    ``trainable=model.decoder_parameters()``: :func:`~neurohash_lite.train.fit`
+    then keeps the encoder, which trains nothing, in eval mode (its batch-norm
+    statistics and dropout stay put). As for step 1, the paper does not
+    write this loss.
 
     Parameters
     ----------
@@ -552,8 +507,6 @@ class DecoderPretrainObjective:
     def __call__(self, model, batch) -> tuple[torch.Tensor, dict]:
         mri, pet, labels = _paired(batch)
         _check_labels_fit(labels, model.n_classes)
-        for encoder in model.encoders_list():
-            encoder.eval()
         with torch.no_grad():
             f = list(model.features_pair(mri, pet))
         h = [model.decoder(f_m) for f_m in f]
@@ -651,12 +604,15 @@ def train_dcpha(
     1. ``pretrain_encoder``: encoder and SPAB_E on cross-entropy
        (:class:`EncoderPretrainObjective`); no validation (the decoder is
        still random, so retrieval mAP would say nothing), the last epoch
-       kept, then the encoder's batch-norm statistics recomputed
-       (:func:`recalibrate_batch_norm`) because step 2 runs it in eval mode.
+       kept.
     2. ``pretrain_decoder``: decoder and SPAB_D on the frozen encoder
-       (:class:`DecoderPretrainObjective`).
-    3. ``finetune``: every parameter on ``objective`` (J); the batch-norm
-       statistics are recomputed for the kept weights at the end.
+       (:class:`DecoderPretrainObjective`), which ``fit`` keeps in eval mode.
+    3. ``finetune``: every parameter on ``objective`` (J).
+
+    :func:`~neurohash_lite.train.fit` recomputes the batch-norm statistics
+    of what each step trains for the weights it keeps
+    (:func:`~neurohash_lite.train.recalibrate_batch_norm`), so the frozen
+    encoder of step 2 runs with statistics of its final step-1 weights.
 
     Steps 2 and 3 keep their best validation epoch when ``val_query`` and
     ``val_database`` are given. A step whose config is ``None`` is skipped.
@@ -701,8 +657,6 @@ def train_dcpha(
     if pretrain_encoder is not None:
         result.steps["pretrain_encoder"] = fit(model, EncoderPretrainObjective(), train_set, pretrain_encoder,
                                                trainable=model.encoder_parameters())
-        # step 2 runs the frozen encoder in eval mode: its statistics must fit its final weights
-        recalibrate_batch_norm(model, train_set, batch_size=pretrain_encoder.batch_size)
     if pretrain_decoder is not None:
         result.steps["pretrain_decoder"] = fit(model, decoder_objective, train_set, pretrain_decoder,
                                                val_query=val_query, val_database=val_database,
@@ -710,7 +664,5 @@ def train_dcpha(
     if finetune is not None:
         result.steps["finetune"] = fit(model, objective, train_set, finetune,
                                        val_query=val_query, val_database=val_database)
-        if isinstance(model, DCPHANet):
-            recalibrate_batch_norm(model, train_set, batch_size=finetune.batch_size)
     model.eval()
     return result

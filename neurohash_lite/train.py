@@ -13,7 +13,18 @@ A method plugs in as two things and nothing else:
 
 :func:`fit` trains with Adam, evaluates validation mAP (M→P and P→M) after
 every epoch, stops early when it stops improving and returns the best weights
-with a :class:`History` for plotting. :func:`encode` turns a dataset into ±1
+with a :class:`History` for plotting. Two things it does for every method,
+because getting them wrong silently changes every number downstream:
+
+- **batch-norm statistics are recomputed** for the weights being evaluated
+  (:func:`recalibrate_batch_norm`, before every validation and at the end):
+  the running averages collected during training lag behind the weights, and
+  after a short run an eval-mode network maps every scan near one code;
+- **frozen modules stay in eval mode**: a module none of whose parameters
+  is trained (DCPHA's encoder in its step 2) keeps its batch-norm statistics
+  and runs without dropout.
+
+:func:`encode` turns a dataset into ±1
 codes and :func:`evaluate` scores both retrieval directions with
 :mod:`neurohash_lite.metrics`. On CUDA, training runs under automatic mixed
 precision (bfloat16 where the GPU supports it, float16 with loss scaling
@@ -49,6 +60,8 @@ __all__ = [
     "FitResult",
     "CrossModalObjective",
     "autocast_dtype",
+    "frozen_modules",
+    "recalibrate_batch_norm",
     "fit",
     "encode",
     "evaluate",
@@ -88,6 +101,9 @@ class TrainConfig:
         Show a tqdm progress bar over epochs.
     top_k : int or None
         mAP@k for validation (``None``: mAP@ALL).
+    recalibrate : bool
+        Recompute the batch-norm statistics of the trained modules before
+        every validation and at the end (:func:`recalibrate_batch_norm`).
     """
 
     epochs: int = 30
@@ -100,6 +116,7 @@ class TrainConfig:
     seed: int = 0
     progress: bool = True
     top_k: int | None = None
+    recalibrate: bool = True
 
 
 @dataclass
@@ -153,12 +170,13 @@ class CrossModalObjective(nn.Module):
     paired batch ``(mri, pet, labels)`` it computes ``u_x = model.encode(mri,
     "mri")`` and ``u_y = model.encode(pet, "pet")`` and hands them over. The
     loss's own parameters (e.g. Method A's adaptive scale) are trained with
-    the model's.
+    the model's, at the loss's ``parameter_lr`` when it names one (see :func:`fit`).
     """
 
     def __init__(self, loss: nn.Module):
         super().__init__()
         self.loss = loss
+        self.parameter_lr = getattr(loss, "parameter_lr", None)
 
     def forward(self, model: nn.Module, batch: tuple):
         mri, pet, labels = batch
@@ -187,6 +205,125 @@ def _as_float(value) -> float:
     return float(value.detach()) if torch.is_tensor(value) else float(value)
 
 
+def frozen_modules(model: nn.Module, trainable: list[nn.Parameter] | None = None) -> list[nn.Module]:
+    """The largest submodules of ``model`` that have parameters and train none of them.
+
+    Parameters
+    ----------
+    model : nn.Module
+    trainable : list of nn.Parameter, optional
+        What is trained; default every parameter with ``requires_grad``.
+
+    Returns
+    -------
+    list of nn.Module
+        Each frozen subtree once, by its root (its children are not listed
+        again); ``[model]`` when nothing of it trains.
+    """
+    if trainable is None:
+        trained = {id(p) for p in model.parameters() if p.requires_grad}
+    else:
+        trained = {id(p) for p in trainable}
+
+    def visit(module: nn.Module) -> list[nn.Module]:
+        parameters = list(module.parameters())
+        if parameters and not any(id(p) in trained for p in parameters):
+            return [module]
+        return [found for child in module.children() for found in visit(child)]
+
+    return visit(model)
+
+
+def _batch_norms(model: nn.Module, frozen: list[nn.Module]) -> list[nn.Module]:
+    """The batch-norm layers of ``model`` outside the ``frozen`` subtrees."""
+    kept = {id(m) for root in frozen for m in root.modules()}
+    return [m for m in model.modules() if isinstance(m, nn.modules.batchnorm._BatchNorm) and id(m) not in kept]
+
+
+def _loader_drop_last(dataset: Dataset, batch_size: int) -> bool:
+    # a last batch of one scan cannot be batch-normalised in training mode
+    return len(dataset) > batch_size
+
+
+@torch.no_grad()
+def recalibrate_batch_norm(
+    model: nn.Module,
+    objective: Objective,
+    dataset: Dataset,
+    *,
+    batch_size: int = 32,
+    frozen: list[nn.Module] | None = None,
+    device: torch.device | str | None = None,
+    amp_dtype: torch.dtype | None = None,
+) -> int:
+    """Recompute the running statistics of every trained batch norm for the current weights.
+
+    In training mode a batch-norm layer normalises with the statistics of the
+    batch and keeps an exponential average of them (momentum 0.1) for eval
+    mode. Those averages were taken with past weights: after a short run
+    they lag far behind, and an eval-mode network then maps every scan to
+    nearly the same feature. This resets them and averages the batch
+    statistics of one pass of ``objective`` over ``dataset`` (the same
+    forward pass as training, so each layer sees what it saw in training),
+    without gradients, with dropout off, and without changing any weight.
+
+    Parameters
+    ----------
+    model : nn.Module
+    objective : callable
+        ``objective(model, batch)``, as for :func:`fit`; only its forward
+        pass matters here.
+    dataset : Dataset
+        The training set.
+    batch_size : int, default 32
+        Training's batch size (a batch statistic depends on it).
+    frozen : list of nn.Module, optional
+        Subtrees whose statistics stay as they are (default
+        :func:`frozen_modules` of ``model``).
+    device : torch.device or str, optional
+        Default: where the model's parameters are.
+    amp_dtype : torch.dtype, optional
+        Run under autocast with this dtype, as training did.
+
+    Returns
+    -------
+    int
+        The number of batch-norm layers recomputed (0: nothing to do, and
+        nothing was run).
+    """
+    frozen = frozen_modules(model) if frozen is None else frozen
+    norms = _batch_norms(model, frozen)
+    if not norms:
+        return 0
+    if device is None:
+        device = next(model.parameters()).device
+    device = torch.device(device)
+    was_training = model.training
+    momenta = [m.momentum for m in norms]
+    model.eval()  # dropout off; frozen statistics kept
+    for m in norms:
+        m.reset_running_stats()
+        m.momentum = None  # a cumulative average over the pass
+        m.train()
+    loader = DataLoader(dataset, batch_size=batch_size, shuffle=False,
+                        drop_last=_loader_drop_last(dataset, batch_size))
+    for batch in loader:
+        with _autocast(device, amp_dtype):
+            objective(model, _to_device(batch, device))
+    for m, momentum in zip(norms, momenta):
+        m.momentum = momentum
+    model.train(was_training)
+    return len(norms)
+
+
+def _train_mode(model: nn.Module, objective, frozen: list[nn.Module]) -> None:
+    model.train()
+    for module in frozen:
+        module.eval()
+    if isinstance(objective, nn.Module):
+        objective.train()
+
+
 def fit(
     model: nn.Module,
     objective: Objective,
@@ -205,7 +342,9 @@ def fit(
         Has ``encode(x, modality)`` (see the module docstring).
     objective : callable
         ``objective(model, batch) -> (loss, parts)``; an ``nn.Module``
-        objective's parameters are trained too.
+        objective's parameters are trained too, without weight decay and at
+        the objective's ``parameter_lr`` when it has one (Method A's scale),
+        else at ``config.lr``.
     train_set : Dataset
         Yields tuples; the objective knows what they hold (for paired
         cross-modal training, ``(mri, pet, label)``).
@@ -238,14 +377,22 @@ def fit(
         groups = [{"params": [p for p in model.parameters() if p.requires_grad],
                    "weight_decay": config.weight_decay}]
         if isinstance(objective, nn.Module) and any(True for _ in objective.parameters()):
-            groups.append({"params": list(objective.parameters()), "weight_decay": 0.0})
+            # the objective's own parameters (Method A's rho) at the objective's rate when it names one
+            groups.append({"params": list(objective.parameters()), "weight_decay": 0.0,
+                           "lr": getattr(objective, "parameter_lr", None) or config.lr})
     else:
         groups = [{"params": list(trainable), "weight_decay": config.weight_decay}]
+    frozen = frozen_modules(model, trainable)
     optimiser = torch.optim.Adam(groups, lr=config.lr)
     dtype = autocast_dtype(device) if config.amp else None
     scaler = torch.amp.GradScaler("cuda", enabled=dtype == torch.float16)
     loader = DataLoader(train_set, batch_size=config.batch_size, shuffle=True,
-                        generator=generator, drop_last=len(train_set) > config.batch_size)
+                        generator=generator, drop_last=_loader_drop_last(train_set, config.batch_size))
+
+    def recalibrate():
+        if config.recalibrate:
+            recalibrate_batch_norm(model, objective, train_set, batch_size=config.batch_size, frozen=frozen,
+                                   device=device, amp_dtype=dtype)
 
     history = History()
     best_score, best_state, epochs_without_gain = -math.inf, None, 0
@@ -253,9 +400,7 @@ def fit(
     bar = tqdm(range(1, config.epochs + 1), desc="epochs", disable=not config.progress, leave=False)
     for epoch in bar:
         epoch_start = time.perf_counter()
-        model.train()
-        if isinstance(objective, nn.Module):
-            objective.train()
+        _train_mode(model, objective, frozen)
         totals, count = {}, 0
         for batch in loader:
             batch = _to_device(batch, device)
@@ -280,6 +425,7 @@ def fit(
             history.parts.setdefault(name, []).append(value / count)
 
         if val_query is not None:
+            recalibrate()  # the statistics of this epoch's weights, as they will be kept
             scores = evaluate(model, val_query, val_database, batch_size=max(config.batch_size, 64),
                               device=device, top_k=config.top_k)
             history.val_map_mri_to_pet.append(scores["mri_to_pet"])
@@ -304,9 +450,12 @@ def fit(
                 history.stopped_early = True
                 break
     bar.close()
-    model.load_state_dict(best_state)
-    if isinstance(objective, nn.Module):
-        objective.load_state_dict(best_objective_state)
+    if val_query is None:
+        recalibrate()  # the last epoch is the one kept
+    else:
+        model.load_state_dict(best_state)  # its statistics were recomputed before its validation
+        if isinstance(objective, nn.Module):
+            objective.load_state_dict(best_objective_state)
     model.eval()
     seconds = time.perf_counter() - started
     precision = "float32" if dtype is None else str(dtype).replace("torch.", "")

@@ -18,10 +18,9 @@ from neurohash_lite.dcpha_model import (
     HashDecoder,
     SemanticsPreservingAttentionBranch,
     feature_dataset,
-    recalibrate_batch_norm,
     train_dcpha,
 )
-from neurohash_lite.train import TrainConfig, encode, evaluate
+from neurohash_lite.train import TrainConfig, encode, evaluate, fit, recalibrate_batch_norm
 
 
 def tiny_model(**options):
@@ -153,15 +152,19 @@ def test_pretraining_objectives_are_cross_entropies():
 def test_decoder_objective_leaves_the_encoder_and_its_statistics_alone():
     model = tiny_model()
     model.train()
-    encoder_state = copy.deepcopy(model.encoder.state_dict())
     loss, parts = DecoderPretrainObjective()(model, batch())
     loss.backward()
     assert all(g is None for g in grads_of(model.encoder_parameters()))
     assert all(g is not None for g in grads_of(model.decoder_parameters()))
-    # batch-norm running statistics untouched: the encoder ran in eval mode
+    assert set(parts) == {"cross_entropy", "regularizer"}
+    # trained as step 2 is, the frozen encoder runs in eval mode: its batch-norm statistics stay put
+    model = tiny_model(n_classes=2)
+    encoder_state = copy.deepcopy(model.encoder.state_dict())
+    decoder_state = copy.deepcopy(model.decoder.state_dict())
+    fit(model, DecoderPretrainObjective(), two_class_subjects(), config(2), trainable=model.decoder_parameters())
     for name, value in model.encoder.state_dict().items():
         assert torch.equal(value, encoder_state[name]), name
-    assert set(parts) == {"cross_entropy", "regularizer"}
+    assert not all(torch.equal(v, decoder_state[k]) for k, v in model.decoder.state_dict().items())
 
 
 def test_full_objective_reaches_every_piece_and_reports_its_parts():
@@ -194,9 +197,9 @@ def two_class_subjects(n=8, seed=0):
     return TensorDataset(mri, pet, labels)
 
 
-def config(epochs):
+def config(epochs, **changes):
     return TrainConfig(epochs=epochs, batch_size=8, lr=1e-3, patience=None, device="cpu", amp=False,
-                       progress=False, seed=0)
+                       progress=False, seed=0, **changes)
 
 
 def test_each_step_moves_only_its_own_parameters():
@@ -299,7 +302,7 @@ def test_recalibration_sets_the_running_statistics_of_the_current_weights():
     data = two_class_subjects()
     model = tiny_model(n_classes=2)
     weights = {name: p.detach().clone() for name, p in model.named_parameters()}
-    recalibrate_batch_norm(model, data, batch_size=len(data))
+    recalibrate_batch_norm(model, EncoderPretrainObjective(), data, batch_size=len(data))
     mri, pet, _ = data.tensors
     first_conv, first_norm = model.encoder.convolutions[0], model.encoder.convolutions[1]
     with torch.no_grad():
@@ -313,13 +316,16 @@ def test_recalibration_sets_the_running_statistics_of_the_current_weights():
 
 def test_recalibrated_encoder_tells_subjects_apart_in_eval_mode():
     """After two steps the running statistics still sit near their initial
-    values and the eval-mode features barely vary between subjects."""
+    values and the eval-mode features barely vary between subjects; fit
+    recomputes them unless told not to."""
     data = two_class_subjects()
     model = tiny_model(n_classes=2)
-    from neurohash_lite.train import fit
-
-    fit(model, EncoderPretrainObjective(), data, config(2), trainable=model.encoder_parameters())
+    start = copy.deepcopy(model.state_dict())
+    fit(model, EncoderPretrainObjective(), data, config(2, recalibrate=False), trainable=model.encoder_parameters())
     spread_before = feature_dataset(model, data).tensors[0].std(0).mean()
-    recalibrate_batch_norm(model, data)
+    recalibrate_batch_norm(model, EncoderPretrainObjective(), data)
     spread_after = feature_dataset(model, data).tensors[0].std(0).mean()
     assert spread_after > 5 * spread_before
+    model.load_state_dict(start)
+    fit(model, EncoderPretrainObjective(), data, config(2), trainable=model.encoder_parameters())
+    assert torch.allclose(feature_dataset(model, data).tensors[0].std(0).mean(), spread_after)

@@ -10,6 +10,8 @@ from torch.utils.data import TensorDataset
 
 from neurohash_lite import metrics
 from neurohash_lite.train import (
+    frozen_modules,
+    recalibrate_batch_norm,
     History,
     TrainConfig,
     autocast_dtype,
@@ -138,6 +140,95 @@ def test_trainable_subset_leaves_the_rest_frozen(data):
     before = model.pet.weight.detach().clone()
     fit(model, PairwiseObjective(), data[0], config(epochs=2), trainable=list(model.mri.parameters()))
     assert torch.equal(model.pet.weight, before)
+
+
+class NormedCrossModal(nn.Module):
+    """A hidden layer with batch norm and dropout per modality, then the hash layer."""
+
+    def __init__(self):
+        super().__init__()
+        for modality in ("mri", "pet"):
+            setattr(self, modality, nn.Sequential(nn.Linear(N_FEATURES, 16), nn.BatchNorm1d(16), nn.ReLU(),
+                                                  nn.Dropout(0.5), nn.Linear(16, N_BITS)))
+
+    def encode(self, x, modality):
+        return torch.tanh(getattr(self, modality)(x.flatten(1)))
+
+
+def test_frozen_modules_are_the_largest_untrained_subtrees():
+    model = NormedCrossModal()
+    assert frozen_modules(model) == []
+    assert frozen_modules(model, list(model.mri.parameters())) == [model.pet]
+    assert frozen_modules(model, list(model.mri[4].parameters())) == [model.mri[0], model.mri[1], model.pet]
+    for p in model.parameters():
+        p.requires_grad_(False)
+    assert frozen_modules(model) == [model]
+
+
+def test_frozen_modules_stay_in_eval_mode_and_keep_their_statistics(data):
+    model = NormedCrossModal()
+    seen = []
+
+    class Watch(PairwiseObjective):
+        def forward(self, model, batch):
+            seen.append((model.training, model.mri.training, model.pet.training, model.pet[3].training))
+            return super().forward(model, batch)
+
+    norm = model.pet[1]
+    statistics = (norm.running_mean.clone(), norm.running_var.clone(), int(norm.num_batches_tracked))
+    fit(model, Watch(), data[0], config(epochs=2), trainable=list(model.mri.parameters()))
+    training_calls = [s for s in seen if s[1]]
+    assert training_calls and all(s == (True, True, False, False) for s in training_calls)
+    assert torch.equal(norm.running_mean, statistics[0]) and torch.equal(norm.running_var, statistics[1])
+    assert int(norm.num_batches_tracked) == statistics[2]
+
+
+def test_recalibration_gives_the_statistics_of_the_final_weights_without_dropout(data):
+    train = data[0]
+    model = NormedCrossModal()
+    fit(model, PairwiseObjective(), train, config(epochs=2, recalibrate=False))
+    first = model.mri[0]
+    with torch.no_grad():
+        hidden = first(torch.stack([train[i][0] for i in range(len(train))]))
+    assert not torch.allclose(model.mri[1].running_mean, hidden.mean(0), atol=1e-4)  # lagging
+    weights = {name: p.detach().clone() for name, p in model.named_parameters()}
+    assert recalibrate_batch_norm(model, PairwiseObjective(), train, batch_size=len(train)) == 2
+    assert torch.allclose(model.mri[1].running_mean, hidden.mean(0), atol=1e-5)
+    assert torch.allclose(model.mri[1].running_var, hidden.var(0), rtol=1e-4)
+    assert model.mri[1].momentum == 0.1 and model.training is False
+    for name, p in model.named_parameters():
+        assert torch.equal(p, weights[name]), name
+    # a second pass changes nothing (no dropout noise, no lag)
+    state = {k: v.clone() for k, v in model.state_dict().items()}
+    recalibrate_batch_norm(model, PairwiseObjective(), train, batch_size=len(train))
+    for key, value in model.state_dict().items():
+        if "num_batches" not in key:
+            assert torch.allclose(value.float(), state[key].float(), atol=1e-6), key
+
+
+def test_fit_keeps_the_statistics_of_the_epoch_it_keeps(data):
+    train, query, database = data
+    for validation in ({}, {"val_query": query, "val_database": database}):
+        model = fit(NormedCrossModal(), PairwiseObjective(), train, config(epochs=3, batch_size=len(train)),
+                    **validation).model
+        state = {k: v.clone() for k, v in model.state_dict().items()}
+        recalibrate_batch_norm(model, PairwiseObjective(), train, batch_size=len(train))
+        for key, value in model.state_dict().items():
+            if "running" in key:
+                assert torch.allclose(value, state[key], atol=1e-5), (validation.keys(), key)
+
+
+def test_the_objective_may_give_its_parameters_their_own_learning_rate(data):
+    class Fast(PairwiseObjective):
+        parameter_lr = 0.5
+
+    moved = {}
+    for objective in (PairwiseObjective(), Fast()):
+        fit(TinyCrossModal(), objective, data[0], config(epochs=1, lr=1e-3))
+        moved[type(objective).__name__] = abs(float(objective.log_scale))
+    steps = len(data[0]) // 16
+    assert moved["PairwiseObjective"] <= steps * 1e-3 * 1.01
+    assert moved["Fast"] > 50 * moved["PairwiseObjective"]
 
 
 def test_encode_gives_pm1_codes_with_sign_zero_positive():
