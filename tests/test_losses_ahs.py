@@ -440,6 +440,35 @@ def test_learnable_a_runs_to_its_bound_on_a_separable_batch():
     assert loss.a.item() == pytest.approx(16.0)
 
 
+def test_fit_trains_rho_at_its_own_rate():
+    """Through the shared training path rho moves at ``parameter_lr``, the
+    network's weights at the configuration's rate."""
+    from torch.utils.data import TensorDataset
+
+    from neurohash_lite.train import CrossModalObjective, TrainConfig, fit
+
+    class Linear(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.mri, self.pet = torch.nn.Linear(6, 8), torch.nn.Linear(6, 8)
+
+        def encode(self, x, modality):
+            return torch.tanh(getattr(self, modality)(x))
+
+    generator = torch.Generator().manual_seed(0)
+    labels = torch.arange(32) % 3
+    data = TensorDataset(torch.randn(32, 6, generator=generator), torch.randn(32, 6, generator=generator), labels)
+    objective = CrossModalObjective(AHSLoss(n_bits=8, a_init=5.0))
+    assert objective.parameter_lr == 0.1
+    rho_start = float(objective.loss.rho.detach())
+    config = TrainConfig(epochs=2, batch_size=8, lr=1e-4, device="cpu", progress=False, patience=None)
+    fit(Linear(), objective, data, config)
+    steps = 2 * 4
+    moved = abs(float(objective.loss.rho.detach()) - rho_start)
+    assert moved > 10 * steps * config.lr
+    assert moved <= steps * 0.1 * 1.01
+
+
 def test_loss_rejects_bad_configuration():
     with pytest.raises(ValueError, match="n_bits"):
         AHSLoss(n_bits=0)
@@ -449,6 +478,8 @@ def test_loss_rejects_bad_configuration():
         AHSLoss(n_bits=16, a_max=0.5)
     with pytest.raises(ValueError, match="alpha"):
         AHSLoss(n_bits=16, alpha=-1.0)
+    with pytest.raises(ValueError, match="parameter_lr"):
+        AHSLoss(n_bits=16, parameter_lr=0.0)
 
 
 def test_loss_in_half_precision_is_computed_in_float32():

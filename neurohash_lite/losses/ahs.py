@@ -57,6 +57,8 @@ __all__ = [
 
 #: Scale of the adaptive sigmoid at initialisation (HashNet's fixed value).
 A_INIT = 10.0
+#: Adam's learning rate for rho, the parameter of the adaptive scale (see AHSLoss).
+RHO_LR = 0.1
 
 
 # --------------------------------------------------------------------------
@@ -486,6 +488,14 @@ class AHSLoss(nn.Module):
         False keeps ``a`` fixed at ``min(a_init, a_max)`` (``rho`` becomes a
         buffer). With ``a_max < a_init`` (K < 10 by default) ``a`` starts at
         the bound and, the clamp having no gradient, stays there.
+    parameter_lr : float, default 0.1
+        Adam's learning rate for ``rho``, which
+        :func:`~neurohash_lite.train.fit` gives the loss's own parameters.
+        Adam moves a parameter by at most about its learning rate per step,
+        and ``da/drho = sigmoid(rho)`` is about 1 near ``a = 10``, so at the
+        network's rate (1e-3) ``a`` could move by about 0.24 in the 240 steps
+        of a ``book``-tier run: a learnable ``a`` that cannot move. At 0.1
+        it can cross from 10 to ``a_max = 32`` in about 220 steps.
 
     Shapes
     ------
@@ -513,6 +523,7 @@ class AHSLoss(nn.Module):
         a_init: float = A_INIT,
         a_max: float | None = None,
         learn_a: bool = True,
+        parameter_lr: float = RHO_LR,
     ) -> None:
         super().__init__()
         if int(n_bits) != n_bits or n_bits < 1:
@@ -525,6 +536,8 @@ class AHSLoss(nn.Module):
         a_max = float(n_bits) if a_max is None else float(a_max)
         if not a_max > 1:
             raise ValueError(f"a_max must be > 1, got {a_max!r}")
+        if not (math.isfinite(parameter_lr) and parameter_lr > 0):
+            raise ValueError(f"parameter_lr must be a finite number > 0, got {parameter_lr!r}")
         if margin is not None and (not math.isfinite(margin) or margin < 0):
             raise ValueError(f"margin must be a finite number of bits >= 0, got {margin!r}")
         self.n_bits = int(n_bits)
@@ -533,6 +546,7 @@ class AHSLoss(nn.Module):
         self.margin = self.n_bits / 4.0 if margin is None else float(margin)
         self.a_max = a_max
         self.learn_a = bool(learn_a)
+        self.parameter_lr = float(parameter_lr)
         rho = torch.tensor(_inverse_softplus(float(a_init) - 1.0))
         if self.learn_a:
             self.rho = nn.Parameter(rho)
@@ -567,5 +581,5 @@ class AHSLoss(nn.Module):
     def extra_repr(self) -> str:
         return (
             f"n_bits={self.n_bits}, lambda_q={self.lambda_q}, alpha={self.alpha}, "
-            f"margin={self.margin}, a_max={self.a_max}, learn_a={self.learn_a}"
+            f"margin={self.margin}, a_max={self.a_max}, learn_a={self.learn_a}, parameter_lr={self.parameter_lr}"
         )
