@@ -32,6 +32,11 @@ with ΔH = H(N_b + m) - H(N_b) a difference of harmonic numbers
 index, as most public code does (it depends on how the database happens to
 be ordered); it needs the actual order, so it sorts.
 
+Graded relevance (:func:`severity_relevance`, same diagnosis weighted by
+closeness in disease severity) is scored by :func:`ndcg_at_k`, whose
+expected-ties form needs, besides n_g, the *sum of relevance* at each
+distance: the items of a tie group share its mean gain.
+
 Every function takes numpy arrays or torch tensors. A single query may be
 given as one code of shape (K,) and one label.
 """
@@ -66,6 +71,9 @@ __all__ = [
     "precision_at_k",
     "pr_curve_ranking",
     "pr_curve_hamming_radius",
+    "severity_relevance",
+    "NDCGReport",
+    "ndcg_at_k",
 ]
 
 #: How items at equal distance are ordered.
@@ -696,3 +704,280 @@ def pr_curve_hamming_radius(query_codes, db_codes, query_labels, db_labels,
             recall = (relevant_within[has_relevant] / n_relevant[has_relevant, None]).mean(axis=0) \
                 if has_relevant.any() else np.full(len(radii), np.nan)
     return radii, precision, recall
+
+
+# --------------------------------------------------------------------------
+# Graded relevance: nDCG@k
+# --------------------------------------------------------------------------
+def _check_severity(severity, name: str, n_labels: int, labels_name: str) -> np.ndarray:
+    array = np.atleast_1d(_to_numpy(severity))
+    if array.ndim != 1 or array.dtype.kind not in "biuf":
+        raise ValueError(f"{name} must be one real severity per subject, shape ({n_labels},); "
+                         f"got shape {array.shape}, dtype {array.dtype}")
+    if len(array) != n_labels:
+        raise ValueError(f"{name} has {len(array)} values but {labels_name} has {n_labels} labels")
+    array = array.astype(np.float64)
+    if not np.isfinite(array).all():
+        bad = int(np.flatnonzero(~np.isfinite(array))[0])
+        raise ValueError(f"{name} must be finite; found {float(array[bad])!r} at index {bad}")
+    return array
+
+
+def _pooled_within_class_sd(severity: np.ndarray, labels: np.ndarray) -> float:
+    """sqrt(Σ_c Σ_{i in c} (s_i - s̄_c)² / (N - C)), C the classes present."""
+    classes, inverse = np.unique(labels, return_inverse=True)
+    dof = len(severity) - len(classes)
+    if dof < 1:
+        return float("nan")
+    means = np.bincount(inverse, weights=severity) / np.bincount(inverse)
+    return float(np.sqrt(np.sum((severity - means[inverse]) ** 2) / dof))
+
+
+def severity_relevance(query_labels, db_labels, query_severity, db_severity,
+                       scale: float | None = None) -> np.ndarray:
+    """Graded relevance from diagnosis and latent disease severity.
+
+    rel(q, d) = 1[y_q = y_d] · exp(-|s_q - s_d| / scale): a database item
+    with the query's diagnosis *and* its severity has relevance 1, one with
+    the same diagnosis further away in severity less, one with another
+    diagnosis 0. It turns the binary "same diagnosis" of DESIGN.md §4 into the
+    graded gains that :func:`ndcg_at_k` rewards for ranking a severe AD case
+    closer to a severe AD query than a mild one.
+
+    Parameters
+    ----------
+    query_labels : array_like, shape (Q,) (or a scalar for one query), int
+    db_labels : array_like, shape (N,), int
+        Diagnoses (0 NC, 1 MCI, 2 AD).
+    query_severity : array_like, shape (Q,) (or a scalar), float
+    db_severity : array_like, shape (N,), float
+        Disease severity s of each subject (the synthetic cohort's latent
+        severity in [0, 1]; a clinical score on real data). Must be finite.
+    scale : float, optional
+        Severity difference at which relevance falls to 1/e; finite and > 0.
+        By default the pooled within-class standard deviation of
+        ``db_severity``,
+
+            scale = sqrt( Σ_c Σ_{d: y_d = c} (s_d - s̄_c)² / (N - C) ),
+
+        s̄_c the mean severity of database class c and C the number of
+        classes present in ``db_labels``, so that the decay is measured in
+        the units of the spread inside a diagnosis.
+
+    Returns
+    -------
+    numpy.ndarray, shape (Q, N), float64
+        Relevance in [0, 1].
+
+    Raises
+    ------
+    ValueError
+        If labels are not integers, a severity array does not have one
+        finite value per label, or ``scale`` (given, or the default when
+        every class has a single item or no spread) is not finite and > 0.
+
+    References
+    ----------
+    Järvelin & Kekäläinen (2002), graded relevance for cumulated gain;
+    DESIGN.md §4 (relevance as same diagnosis).
+    """
+    query_labels = _check_labels(query_labels, "query_labels", np.size(_to_numpy(query_labels)), "query_labels")
+    db_labels = _check_labels(db_labels, "db_labels", np.size(_to_numpy(db_labels)), "db_labels")
+    if len(query_labels) == 0 or len(db_labels) == 0:
+        raise ValueError("query_labels and db_labels must not be empty")
+    query_severity = _check_severity(query_severity, "query_severity", len(query_labels), "query_labels")
+    db_severity = _check_severity(db_severity, "db_severity", len(db_labels), "db_labels")
+    if scale is None:
+        scale = _pooled_within_class_sd(db_severity, db_labels)
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(
+                f"scale: the default, the pooled within-class standard deviation of db_severity, is "
+                f"{scale!r} (every database class has a single item, or no spread); pass scale > 0")
+    else:
+        try:
+            scale = float(scale)
+        except (TypeError, ValueError):
+            raise ValueError(f"scale must be a finite number > 0; got {scale!r}") from None
+        if not (np.isfinite(scale) and scale > 0):
+            raise ValueError(f"scale must be a finite number > 0; got {scale!r}")
+    same = query_labels[:, None] == db_labels[None, :]
+    decay = np.exp(-np.abs(query_severity[:, None] - db_severity[None, :]) / scale)
+    return np.where(same, decay, 0.0)
+
+
+def _check_relevance(relevance, n_query: int, n_db: int) -> np.ndarray:
+    array = np.asarray(_to_numpy(relevance))
+    if array.dtype.kind not in "biuf":
+        raise ValueError(f"relevance must hold real numbers; got dtype {array.dtype}")
+    if array.ndim == 1 and n_query == 1:
+        array = array[None, :]
+    if array.shape != (n_query, n_db):
+        raise ValueError(f"relevance must have shape (Q, N) = ({n_query}, {n_db}), one row per query "
+                         f"and one column per database item; got shape {array.shape}")
+    array = array.astype(np.float64, copy=False)
+    bad = ~np.isfinite(array) | (array < 0)
+    if bad.any():
+        q, d = np.argwhere(bad)[0]
+        raise ValueError(f"relevance must be finite and >= 0; found {float(array[q, d])!r} "
+                         f"at query {q}, item {d}")
+    return array
+
+
+@dataclass(frozen=True)
+class NDCGReport:
+    """Per-query nDCG@k and the queries left out of the mean.
+
+    Attributes
+    ----------
+    ndcg : numpy.ndarray, shape (Q,), float64
+        nDCG@k of each query (its expectation over tie orders with
+        ``ties="expected"``); NaN for a skipped query.
+    idcg : numpy.ndarray, shape (Q,), float64
+        IDCG@k, the DCG@k of the ideal ranking; 0 for a query with no
+        relevant item, which is skipped.
+    k : int
+        The cut-off used (capped at the database size N).
+    ties : str
+    """
+
+    ndcg: np.ndarray
+    idcg: np.ndarray
+    k: int
+    ties: str
+
+    @property
+    def skipped(self) -> np.ndarray:
+        """Boolean mask (Q,) of queries with no relevant item (IDCG@k = 0)."""
+        return self.idcg == 0
+
+    @property
+    def n_skipped(self) -> int:
+        """How many queries had no relevant item and were left out of the mean."""
+        return int(self.skipped.sum())
+
+    @property
+    def mean_ndcg(self) -> float:
+        """Mean nDCG@k over the queries that have a relevant item (NaN, with a warning, if none)."""
+        kept = self.ndcg[~self.skipped]
+        if len(kept) == 0:
+            warnings.warn("no query has a relevant item in the database; nDCG is NaN",
+                          RuntimeWarning, stacklevel=2)
+            return float("nan")
+        return float(kept.mean())
+
+
+def ndcg_at_k(query_codes, db_codes, relevance, k: int, ties: str = "expected",
+              per_query: bool = False, *, backend: str = "auto"):
+    """Normalised discounted cumulative gain of Hamming ranking with graded relevance.
+
+    DCG@k = Σ_{n=1..k} rel_n / log2(n + 1), with *linear* gains (rel_n
+    itself, not 2^rel_n - 1) and rel_n the relevance of the item at rank n
+    of the ranking by Hamming distance; IDCG@k is the DCG@k of the
+    relevances sorted in descending order (the ideal ranking), and
+    nDCG@k = DCG@k / IDCG@k lies in [0, 1], 1 for a perfect ranking.
+    Queries with IDCG@k = 0 (no relevant item) are skipped and counted, as
+    :func:`mean_average_precision` does.
+
+    Parameters
+    ----------
+    query_codes : array_like or torch.Tensor, shape (Q, K) or (K,)
+        ±1 query codes.
+    db_codes : array_like or torch.Tensor, shape (N, K)
+        ±1 database codes.
+    relevance : array_like or torch.Tensor, shape (Q, N) (or (N,) for one query), float
+        Graded relevance of every database item to every query, finite and
+        >= 0 (e.g. :func:`severity_relevance`; 0/1 for "same diagnosis").
+    k : int
+        Cut-off, >= 1; a value above N scores the whole ranking (k = N).
+    ties : {"expected", "index"}
+        "expected": the exact expectation under a uniformly random order
+        inside each group of equal distance; "index": ties ranked by
+        database index (a stable sort).
+    per_query : bool
+        Return an :class:`NDCGReport` with every query's value instead of the mean.
+    backend : {"auto", "numpy", "faiss", "torch"}
+        Distance kernel; it does not change the result.
+
+    Returns
+    -------
+    float or NDCGReport
+        The mean nDCG@k over the queries with a relevant item (NaN, with a
+        RuntimeWarning, if there are none); with ``per_query=True`` an
+        :class:`NDCGReport` (``.ndcg`` per query, NaN where skipped,
+        ``.idcg``, ``.n_skipped`` and ``.mean_ndcg``).
+
+    Raises
+    ------
+    ValueError
+        On codes that are not ±1, different code lengths, an empty input,
+        a ``relevance`` of the wrong shape or with negative or non-finite
+        values, ``k`` < 1 or not an integer, or a bad ``ties``.
+
+    Notes
+    -----
+    With ``ties="expected"``, group g of the n_g items at Hamming distance
+    g comes after N_b items and holds ranks N_b + 1 .. N_b + n_g, of which
+    m_g = clip(k - N_b, 0, n_g) fall in the top k. By linearity
+    E[DCG@k] = Σ_{n ≤ k} E[rel_n] / log2(n + 1), and under a uniformly random
+    order inside the group every rank n of group g holds each of its items
+    with probability 1/n_g, so E[rel_n] = r̄_g, the group's mean relevance:
+
+        E[DCG@k] = Σ_g r̄_g (D(N_b + m_g) - D(N_b)),   D(i) = Σ_{n=1..i} 1/log2(n + 1).
+
+    IDCG@k does not depend on the order, so E[nDCG@k] = E[DCG@k] / IDCG@k.
+    Each query costs two weighted histograms over the K + 1 distances (no
+    sort) and a partial sort of its relevance row for the ideal top k.
+
+    References
+    ----------
+    Järvelin & Kekäläinen (2002), "Cumulated gain-based evaluation of IR
+    techniques", ACM TOIS 20(4), DCG and nDCG; McSherry & Najork (2008),
+    tie-aware scores (their tie-averaged DCG).
+    """
+    _check_ties(ties)
+    try:
+        integral = int(k) == k
+    except (TypeError, ValueError):
+        integral = False
+    if not integral or k < 1:
+        raise ValueError(f"k={k!r} must be an integer >= 1")
+    query_packed, db_packed, n_bits = _check_pair(query_codes, db_codes)
+    n_query, n_db = len(query_packed), len(db_packed)
+    relevance = _check_relevance(relevance, n_query, n_db)
+    k = int(min(k, n_db))
+    bins = n_bits + 1
+    # discount[n - 1] = 1/log2(n + 1); cumulative[i] = D(i).
+    discount = 1.0 / np.log2(np.arange(2, n_db + 2, dtype=np.float64))
+    cumulative = np.concatenate([[0.0], np.cumsum(discount)])
+
+    # Row sums rather than matrix products, so that a query's score does not
+    # depend on the other queries of its block (BLAS sums in its own order).
+    dcg = np.empty(n_query)
+    idcg = np.empty(n_query)
+    rows = max(1, min(n_query, _BLOCK_ELEMENTS // n_db))
+    for start in range(0, n_query, rows):
+        stop = min(n_query, start + rows)
+        gains = relevance[start:stop]
+        distances = packed_hamming_distance(query_packed[start:stop], db_packed, n_bits, backend)
+        if ties == "expected":
+            flat = (distances.astype(np.intp) + (np.arange(stop - start) * bins)[:, None]).ravel()
+            total = np.bincount(flat, minlength=(stop - start) * bins).reshape(-1, bins).astype(np.float64)
+            gain_sum = np.bincount(flat, weights=gains.ravel(),
+                                   minlength=(stop - start) * bins).reshape(-1, bins)
+            n_before = np.cumsum(total, axis=1) - total
+            m = np.clip(k - n_before, 0.0, total)
+            mean_gain = np.where(total > 0, gain_sum / np.maximum(total, 1.0), 0.0)
+            # Σ of 1/log2(n + 1) over the group's ranks in the top k: D(N_b + m_g) - D(N_b).
+            in_top = cumulative[(n_before + m).astype(np.intp)] - cumulative[n_before.astype(np.intp)]
+            dcg[start:stop] = (mean_gain * in_top).sum(axis=1)
+        else:
+            order = np.argsort(distances, axis=1, kind="stable")[:, :k]
+            dcg[start:stop] = (np.take_along_axis(gains, order, axis=1) * discount[:k]).sum(axis=1)
+        best = gains if k == n_db else np.partition(gains, n_db - k, axis=1)[:, n_db - k:]
+        ideal = -np.sort(-best, axis=1)                        # the k largest gains, descending
+        idcg[start:stop] = (ideal * discount[:k]).sum(axis=1)
+
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ndcg = np.where(idcg > 0, dcg / idcg, np.nan)
+    report = NDCGReport(ndcg=ndcg, idcg=idcg, k=k, ties=ties)
+    return report if per_query else report.mean_ndcg
