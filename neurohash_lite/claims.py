@@ -136,24 +136,36 @@ def _done_runs(results: dict, method: str) -> dict:
             if run["method"] == method and run["status"] == "done"}
 
 
-def _per_subject(run: dict, direction: str) -> np.ndarray:
-    """APs of one run per subject, NaN where a query had nothing to find."""
+def _per_query(run: dict, direction: str, score: str) -> list:
+    if score == "ap":
+        return run["ap_per_query"][direction]
+    if score.startswith("ndcg@"):
+        stored = run["ndcg_per_query"][direction]
+        if score[5:] not in stored:
+            raise ValueError(f"score={score!r}: the run stores nDCG at k = {', '.join(stored) or 'none'}")
+        return stored[score[5:]]
+    raise ValueError(f"score={score!r} must be 'ap' or 'ndcg@k' (k a stored cut-off)")
+
+
+def _per_subject(run: dict, direction: str, score: str = "ap") -> np.ndarray:
+    """A score of one run per subject (AP, or nDCG@k), NaN where a query had nothing to find."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction={direction!r} must be one of {DIRECTIONS}")
-    values = {d: np.array([np.nan if v is None else v for v in run["ap_per_query"][d]], dtype=float)
+    values = {d: np.array([np.nan if v is None else v for v in _per_query(run, d, score)], dtype=float)
               for d in ("mri_to_pet", "pet_to_mri")}
     if direction == "both":
         return (values["mri_to_pet"] + values["pet_to_mri"]) / 2
     return values[direction]
 
 
-def _compare(pairs: dict, direction_a: str, direction_b: str, n_resamples: int, seed: int) -> PairedDifference:
+def _compare(pairs: dict, direction_a: str, direction_b: str, n_resamples: int, seed: int,
+             score: str = "ap") -> PairedDifference:
     if not pairs:
         raise ValueError("no (K, seed) run holds both sides of the comparison")
     per_run, groups = {}, []
     for key in sorted(pairs):
         run_a, run_b = pairs[key]
-        difference = _per_subject(run_a, direction_a) - _per_subject(run_b, direction_b)
+        difference = _per_subject(run_a, direction_a, score) - _per_subject(run_b, direction_b, score)
         difference = difference[np.isfinite(difference)]        # subjects skipped by either side
         per_run[key] = float(difference.mean())
         groups.append(difference)
@@ -163,7 +175,8 @@ def _compare(pairs: dict, direction_a: str, direction_b: str, n_resamples: int, 
 
 
 def paired_difference(results: dict, method: str, other: str, *, bits=None, direction: str = "both",
-                      n_resamples: int = 2000, seed: int = 0) -> PairedDifference:
+                      n_resamples: int = 2000, seed: int = 0, score: str = "ap",
+                      other_results: dict | None = None) -> PairedDifference:
     """How much ``method`` beats ``other``: D with its bootstrap interval.
 
     Parameters
@@ -177,25 +190,31 @@ def paired_difference(results: dict, method: str, other: str, *, bits=None, dire
     direction : {"both", "mri_to_pet", "pet_to_mri"}
     n_resamples, seed : int
         Of the bootstrap.
+    score : str
+        ``"ap"`` (mAP, the default) or ``"ndcg@k"`` for a stored cut-off k
+        (graded relevance).
+    other_results : dict, optional
+        Where ``other``'s runs are, when not in ``results`` (e.g. the same
+        method's stored and re-trained runs); its query order must be the same.
 
     Returns
     -------
     PairedDifference
-        Positive when ``method`` has the higher mAP.
+        Positive when ``method`` has the higher score.
 
     Raises
     ------
     ValueError
         If no (K, seed) run holds both methods, or on an unknown direction.
     """
-    runs_a, runs_b = _done_runs(results, method), _done_runs(results, other)
+    runs_a, runs_b = _done_runs(results, method), _done_runs(other_results or results, other)
     pairs = {key: (runs_a[key], runs_b[key]) for key in runs_a.keys() & runs_b.keys()
              if bits is None or key[0] in bits}
-    return _compare(pairs, direction, direction, n_resamples, seed)
+    return _compare(pairs, direction, direction, n_resamples, seed, score)
 
 
 def direction_gap(results: dict, method: str, *, bits=None, n_resamples: int = 2000,
-                  seed: int = 0) -> PairedDifference:
+                  seed: int = 0, score: str = "ap") -> PairedDifference:
     """sMRI → PET minus PET → sMRI for one method, subject by subject.
 
     A subject's MRI is the M→P query and its PET the P→M query, so the two
@@ -203,7 +222,7 @@ def direction_gap(results: dict, method: str, *, bits=None, n_resamples: int = 2
     """
     runs = _done_runs(results, method)
     pairs = {key: (run, run) for key, run in runs.items() if bits is None or key[0] in bits}
-    return _compare(pairs, "mri_to_pet", "pet_to_mri", n_resamples, seed)
+    return _compare(pairs, "mri_to_pet", "pet_to_mri", n_resamples, seed, score)
 
 
 def method_ranking(results: dict, methods=None, bits=None) -> list[dict]:

@@ -110,3 +110,21 @@ def test_ranking_by_mean_rank_with_shared_ranks_for_ties():
     assert ranks == {"a": (1 + 2) / 2, "b": (2.5 + 1) / 2, "c": (2.5 + 3) / 2}
     assert {row["runs"] for row in table} == {2}
     assert table[0]["mean_map"] == pytest.approx((0.9 + 0.4) / 2)
+
+
+def test_the_score_may_be_a_stored_ndcg_and_the_other_side_another_file():
+    from neurohash_lite.claims import paired_difference
+    run = {"status": "done", "n_bits": 16, "seed": 0}
+    a = {**run, "method": "a", "ap_per_query": {"mri_to_pet": [0.5, 0.5], "pet_to_mri": [0.5, 0.5]},
+         "ndcg_per_query": {"mri_to_pet": {"10": [0.9, 0.7]}, "pet_to_mri": {"10": [0.9, 0.7]}}}
+    b = {**run, "method": "b", "ap_per_query": {"mri_to_pet": [0.5, 0.5], "pet_to_mri": [0.5, 0.5]},
+         "ndcg_per_query": {"mri_to_pet": {"10": [0.8, 0.6]}, "pet_to_mri": {"10": [0.8, 0.6]}}}
+    results = {"runs": [a, b]}
+    assert paired_difference(results, "a", "b").mean == pytest.approx(0.0)
+    assert paired_difference(results, "a", "b", score="ndcg@10").mean == pytest.approx(0.1)
+    assert paired_difference({"runs": [a]}, "a", "b", other_results={"runs": [b]},
+                             score="ndcg@10").mean == pytest.approx(0.1)
+    with pytest.raises(ValueError, match="k = 10"):
+        paired_difference(results, "a", "b", score="ndcg@5")
+    with pytest.raises(ValueError, match="score"):
+        paired_difference(results, "a", "b", score="auc")
