@@ -35,7 +35,7 @@ from dataclasses import dataclass
 import numpy as np
 from sklearn.decomposition import PCA
 
-__all__ = ["cca", "CrossViewHashing"]
+__all__ = ["cca", "CrossViewHashing", "run"]
 
 MODALITIES = ("mri", "pet")
 
@@ -180,3 +180,41 @@ class CrossViewHashing:
     def encode(self, x: np.ndarray, modality: str) -> np.ndarray:
         """Binary codes ``sign(W^T (PCA(x) - mean))``, int8 ±1 of shape (n, K)."""
         return np.where(self.project(x, modality) >= 0, 1, -1).astype(np.int8)
+
+
+def run(context, n_bits: int):
+    """The comparison's entry point (:mod:`neurohash_lite.experiments`): CVH fitted
+    on the seed's paired training scans, codes of its query and database scans.
+
+    Parameters
+    ----------
+    context : neurohash_lite.runner.RunContext
+    n_bits : int
+
+    Returns
+    -------
+    neurohash_lite.runner.MethodRun
+
+    Raises
+    ------
+    neurohash_lite.runner.NotApplicable
+        When the training set has fewer principal components than K.
+    """
+    import time
+
+    from .runner import MethodRun, NotApplicable, dataset_arrays
+
+    data = context.data
+    started = time.perf_counter()
+    t_mri, t_pet, _ = dataset_arrays(data.train)
+    try:
+        model = CrossViewHashing(n_bits, seed=data.seed).fit(t_mri, t_pet)
+    except ValueError as error:
+        raise NotApplicable(str(error)) from error
+    codes = {}
+    for part, dataset in (("query", data.query), ("database", data.database)):
+        mri, pet, codes[part, "labels"] = dataset_arrays(dataset)
+        codes[part, "mri"], codes[part, "pet"] = model.encode(mri, "mri"), model.encode(pet, "pet")
+    hyper = {"n_pca": model.n_pca, "n_pca_used": int(model.pca_["mri"].n_components_), "reg": model.reg,
+             "top_correlation": float(model.correlations_[0])}
+    return MethodRun(codes, time.perf_counter() - started, 0, hyper)

@@ -42,7 +42,7 @@ Algorithms 1-3, Eqs. (7)-(10).
 from __future__ import annotations
 
 import copy
-from dataclasses import dataclass, field
+from dataclasses import asdict, dataclass, field
 from typing import NamedTuple, Sequence
 
 import torch
@@ -66,6 +66,8 @@ __all__ = [
     "DCPHAObjective",
     "DCPHATraining",
     "train_dcpha",
+    "PAPER_WEIGHTS",
+    "run",
 ]
 
 
@@ -666,3 +668,55 @@ def train_dcpha(
                                        val_query=val_query, val_database=val_database)
     model.eval()
     return result
+
+
+#: Wang & Zeng's weights (alpha, beta) of J1 and J2 per data set ("Hyper-parameter
+#: sensitivity analysis"): ADNI2 0.3 and 1, OASIS-3 0.1 and 1. Other cohorts take ADNI2's.
+PAPER_WEIGHTS = {"adni2": (ALPHA, BETA), "oasis3": (0.1, 1.0)}
+
+#: The ablations as weights of zero (the paper's Table 4).
+VARIANTS_OF_J = {"dcpha": (True, True), "dcha": (True, False), "dpha": (False, True)}
+
+
+def run(context, n_bits: int, *, variant: str = "dcpha"):
+    """The comparison's entry point (:mod:`neurohash_lite.experiments`): DCPHA's
+    three steps on the seed's training set.
+
+    Steps 1 and 2 run ``config.pretrain_epochs`` epochs each (the budget the
+    pairwise methods spend on their encoders' pretraining), step 3
+    ``config.epochs`` with early stopping on the validation set.
+
+    Parameters
+    ----------
+    context : neurohash_lite.runner.RunContext
+    n_bits : int
+    variant : {"dcpha", "dcha", "dpha"}
+        The full objective, J1 only (DCHA) or J2 only (DPHA), with the
+        paper's weights for the cohort (:data:`PAPER_WEIGHTS`).
+
+    Returns
+    -------
+    neurohash_lite.runner.MethodRun
+    """
+    from .runner import MethodRun, deep_codes, train_config
+    from .runtime import seed_everything
+
+    if variant not in VARIANTS_OF_J:
+        raise ValueError(f"variant={variant!r} must be one of {tuple(VARIANTS_OF_J)}")
+    data, config, tier = context.data, context.config, context.tier
+    alpha, beta = PAPER_WEIGHTS.get(tier.preset, PAPER_WEIGHTS["adni2"])
+    uses_j1, uses_j2 = VARIANTS_OF_J[variant]
+    objective = DCPHAObjective(alpha=alpha if uses_j1 else 0.0, beta=beta if uses_j2 else 0.0)
+    seed_everything(data.seed)
+    model = DCPHANet(n_bits, in_channels=context.in_channels, spatial_dims=tier.spatial_dims, width=tier.width)
+    pretrain = config.pretrain_epochs
+    step = (lambda n: train_config(context, n, patience=False)) if pretrain else (lambda n: None)
+    training = train_dcpha(model, data.train, objective, pretrain_encoder=step(pretrain),
+                           pretrain_decoder=step(pretrain), finetune=train_config(context, config.epochs),
+                           val_query=data.validation, val_database=data.train)
+    hyper = {"objective": "DCPHAObjective", **asdict(objective), "weights_of": tier.preset if tier.preset in PAPER_WEIGHTS else "adni2", "epochs": config.epochs,
+             "pretrain_epochs": pretrain, "lr": config.lr, "batch_size": tier.batch_size, "width": tier.width,
+             "patience": max(2, config.epochs // 3), "shared_encoder": model.shared_encoder,
+             "weight_decay": TrainConfig.weight_decay}
+    epochs_run = sum(len(r.history.epoch) for r in training.steps.values())
+    return MethodRun(deep_codes(model, data, context.device), training.seconds, epochs_run, hyper)

@@ -1,36 +1,45 @@
 """The comparison runner: every method on one split, one budget, one metric.
 
-``python -m neurohash_lite.experiments compare --scale book --seeds 0 1 2 --bits 16 32 64 128``
+``python -m neurohash_lite.experiments compare --setting adni2-dcpha --seeds 0 1 2 --bits 16 32 64 128``
 trains and scores every method of the comparison at every code length K
 and seed, and writes one results JSON. For each seed all methods see the
-same cohort, the same split (the ``ahs`` protocol: queries against the
-retrieval database, DESIGN §3.3) and the same training budget:
+same cohort, the same split and the same training budget:
 
+- a **setting** is a cohort and a protocol (DESIGN §3.3): ``adni1-ahs``
+  (Tao & An: 10 % of each class queries a retrieval database of the rest),
+  ``adni2-dcpha`` and ``oasis3-dcpha`` (Wang & Zeng: 80/20 train/test, the
+  test set is both queries and database; DCPHA takes the paper's weights of
+  that data set). Under ``dcpha`` 10 % of each class of the training
+  subjects is held out to pick the best epoch (the protocol has no
+  validation set, and the test set is never looked at while training);
 - ``pretrain_epochs`` of single-modality cross-entropy pretraining of the
-  encoder(s) (shared by all pairwise methods of one seed; DCPHA's own step 1;
-  DCPHA's step 2, the decoder on the frozen encoder, gets as many again),
-  its seconds are counted in the ``train_seconds`` of every pairwise run
-  of that seed (and stored as ``pretrain_seconds_included``),
-- then ``epochs`` epochs on the method's own objective (HashNet's spread over
-  its continuation stages), Adam at ``lr``, the best validation epoch kept
-  (validation queries against the training set, as in Chapter 4).
+  encoder(s) (shared by all pairwise methods of one seed; DCPHA's own steps
+  1 and 2 get as many each), its seconds counted in the ``train_seconds``
+  of every pairwise run of that seed;
+- then ``epochs`` epochs on the method's own objective (HashNet's spread
+  over its continuation stages), Adam at ``lr``, the best validation epoch
+  kept (validation queries against the training set).
 
-Methods (:data:`METHODS`): ``random`` (independent fair-coin codes, the
-floor), ``cvh`` (:mod:`neurohash_lite.cvh`, no deep net), the pairwise
-losses ``triplet``, ``dcmh``, ``dpsh``, ``hashnet``, ``csq`` and ``ahs``
-(Method A) on :class:`~neurohash_lite.models.CrossModalHashNet` through
-:class:`~neurohash_lite.train.CrossModalObjective`, and ``dcpha`` with its
-ablations ``dcha`` (J1 only) and ``dpha`` (J2 only) through
-:func:`~neurohash_lite.dcpha_model.train_dcpha`.
+Methods (:data:`METHODS`): one plain dict from a method's id to its display
+name (as the papers print it) and its entry point ``run(context, n_bits) ->
+MethodRun`` (:mod:`neurohash_lite.runner`), in the order of the tables.
+Adding a method is one line here and its entry point in its own module.
 
-The JSON (:func:`validate_results` checks it) holds the configuration, every
-hyper-parameter of every run, mAP@ALL in both directions and every query's AP
-(for paired comparisons, :mod:`neurohash_lite.claims`), precision@k and
-PR-by-radius curves, training time, and the provenance of every invocation
-(git commit, device, package versions, wall time). It is rewritten (to a
+The JSON (:func:`validate_results` checks it) holds the configuration,
+every hyper-parameter of every run, mAP@ALL in both directions, every
+query's AP and nDCG (graded relevance from disease severity,
+:func:`neurohash_lite.metrics.severity_relevance`), and every query's
+histogram of database items per Hamming distance (relevant, and all): the
+tie-aware AP, precision@k and the PR curves by radius all follow from it
+exactly (:func:`run_histograms`, :func:`precision_at_k_curve`,
+:func:`pr_radius_curve`), and validation recomputes every stored AP from it.
+It also holds training time and the provenance of every invocation (git
+commit, device, package versions, wall time). It is rewritten (to a
 temporary file, then renamed) after every run, so an interrupted comparison
-loses at most one run; ``--resume`` skips the (method, K, seed) runs the file
-already holds.
+loses at most one run; ``--resume`` skips the (method, K, seed) cells the
+file already holds and accepts new methods, code lengths and seeds;
+``--rerun METHOD`` trains that method's cells again (after a change to its
+training).
 """
 
 from __future__ import annotations
@@ -44,55 +53,65 @@ import subprocess
 import sys
 import tempfile
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
+from functools import partial
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
-import torch.nn.functional as F
-from torch import nn
 
-from neurohash_lite import metrics
-from neurohash_lite.cvh import CrossViewHashing
-from neurohash_lite.data import ImageDataset, PairedDataset, assert_disjoint_subjects, load_tier_cohort, make_splits
-from neurohash_lite.data import pretraining_indices
-from neurohash_lite.dcpha_model import DCPHANet, DCPHAObjective, train_dcpha
-from neurohash_lite.losses import AHSLoss, ContinuationHashNet, CSQLoss, DCMHLoss, DPSHLoss, HashNetLoss
-from neurohash_lite.losses import TripletHashingLoss, hashnet_stages
-from neurohash_lite.models import CrossModalHashNet
-from neurohash_lite.runtime import environment_report, resolve_tier, seed_everything, select_device
-from neurohash_lite.train import CrossModalObjective, TrainConfig, encode, fit
+from neurohash_lite import cvh, dcpha_model, metrics
+from neurohash_lite.data import load_tier_cohort
+from neurohash_lite.losses import AHSLoss, CSQLoss, DCMHLoss, DPSHLoss, TripletHashingLoss
+from neurohash_lite.runner import MethodRun, NotApplicable, RunContext, random_codes, run_hashnet, run_loss, seed_data
+from neurohash_lite.runtime import environment_report, resolve_tier, select_device
 
-__all__ = ["METHODS", "CompareConfig", "compare", "validate_results", "load_results", "summary_rows",
-           "format_table", "seeds_layout_table", "main"]
+__all__ = ["Method", "METHODS", "SETTINGS", "CompareConfig", "compare", "validate_results", "load_results",
+           "run_histograms", "precision_at_k_curve", "pr_radius_curve", "summary_rows", "format_table",
+           "seeds_layout_table", "main"]
+
+
+@dataclass(frozen=True)
+class Method:
+    """One row of the tables: the name the papers print and the entry point."""
+
+    name: str
+    run: Callable[[RunContext, int], MethodRun]
+
 
 #: Every method the runner knows, in the order of the tables.
-METHODS = ("random", "cvh", "triplet", "dcmh", "dpsh", "hashnet", "csq", "ahs", "dcha", "dpha", "dcpha")
-
-#: The pairwise losses on the two-branch network, with their options.
-PAIRWISE_LOSSES = {
-    "triplet": (TripletHashingLoss, {}),
-    "dcmh": (DCMHLoss, {"gamma": 1.0, "eta": 1.0}),
-    "dpsh": (DPSHLoss, {"eta": 0.1}),
-    "hashnet": (HashNetLoss, {}),
-    "csq": (CSQLoss, {"lambda_q": 1e-4}),
-    "ahs": (AHSLoss, {"alpha": 0.1, "lambda_q": 0.1}),
+METHODS = {
+    "random": Method("Random", random_codes),
+    "cvh": Method("CVH", cvh.run),
+    "triplet": Method("Triplet", partial(run_loss, loss=TripletHashingLoss)),
+    "dcmh": Method("DCMH", partial(run_loss, loss=DCMHLoss, options={"gamma": 1.0, "eta": 1.0})),
+    "dpsh": Method("DPSH", partial(run_loss, loss=DPSHLoss, options={"eta": 0.1})),
+    "hashnet": Method("HashNet", run_hashnet),
+    "csq": Method("CSQ", partial(run_loss, loss=CSQLoss, options={"lambda_q": 1e-4})),
+    "ahs": Method("AHS", partial(run_loss, loss=AHSLoss, options={"alpha": 0.1, "lambda_q": 0.1})),
+    "dcha": Method("DCHA", partial(dcpha_model.run, variant="dcha")),
+    "dpha": Method("DPHA", partial(dcpha_model.run, variant="dpha")),
+    "dcpha": Method("DCPHA", partial(dcpha_model.run, variant="dcpha")),
 }
 
-#: DCPHA and its ablations as weights of J = alpha J1 + beta J2 + lambda_r R.
-DCPHA_OBJECTIVES = {
-    "dcpha": {},
-    "dcha": {"beta": 0.0},
-    "dpha": {"alpha": 0.0},
+#: The papers' three settings: (cohort preset, protocol).
+SETTINGS = {
+    "adni1-ahs": ("adni1", "ahs"),      # Tao & An, Table I
+    "adni2-dcpha": ("adni2", "dcpha"),  # Wang & Zeng, Tables 2 and 4
+    "oasis3-dcpha": ("oasis3", "dcpha"),  # Wang & Zeng, Table 3
 }
 
 FORMAT = "neurohash-compare"
-#: 2 added every query's AP (``ap_per_query``) to each run.
-VERSION = 2
+#: 2 added every query's AP; 3 replaced the stored curves by every query's
+#: distance histograms, added nDCG per query, the setting and ``--rerun``.
+VERSION = 3
 #: Configuration fields that must agree for ``--resume`` to add to a file.
-SHARED_FIELDS = ("scale", "tier", "epochs", "pretrain_epochs", "lr", "cohort_seed", "protocol", "ks")
+SHARED_FIELDS = ("scale", "tier", "epochs", "pretrain_epochs", "lr", "cohort_seed", "protocol")
 DIRECTIONS = ("mri_to_pet", "pet_to_mri")
+#: Cut-offs of the stored per-query nDCG (capped at the database size).
+NDCG_KS = (10, 100)
 
 
 @dataclass
@@ -110,44 +129,53 @@ class CompareConfig:
         Code lengths; default the tier's.
     methods : tuple of str
         A subset of :data:`METHODS`.
+    preset : str, optional
+        The synthetic cohort (``"adni1"``, ``"adni2"``, ``"oasis3"``,
+        ``"tiny"``); default the tier's.
+    protocol : {"ahs", "dcpha"}
+        The split (DESIGN §3.3).
     epochs : int, optional
         Epochs on each method's own objective; default the tier's.
     pretrain_epochs : int, optional
         Single-modality pretraining epochs; default ``max(1, epochs // 5)``;
         0 switches pretraining off (DCPHA then skips its steps 1 and 2).
     width : float, optional
-        Width multiplier of every backbone; default the tier's. A smaller
-        width is how a chapter fits the whole grid into its time budget.
+        Width multiplier of every backbone; default the tier's.
     lr : float
         Adam's learning rate for every step of every method.
     cohort_seed : int
         Seed of the synthetic cohort (the data), the same for every run.
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
-    ks : tuple of int
-        Cut-offs of the stored precision@k curves (capped at the database size).
     """
 
     scale: str = "book"
     seeds: tuple = (0,)
     bits: tuple | None = None
-    methods: tuple = METHODS
+    methods: tuple = tuple(METHODS)
+    preset: str | None = None
+    protocol: str = "ahs"
     epochs: int | None = None
     pretrain_epochs: int | None = None
     width: float | None = None
     lr: float = 1e-3
     cohort_seed: int = 0
     device: str = "auto"
-    ks: tuple = (1, 5, 10, 20, 50, 100)
+
+    def tier(self):
+        """The tier with this comparison's overrides."""
+        return resolve_tier(self.scale, bits=self.bits, epochs=self.epochs, width=self.width, preset=self.preset)
 
     def resolved(self) -> "CompareConfig":
         """A copy with every default filled in and every value checked."""
         if self.width is not None and not (math.isfinite(self.width) and self.width > 0):
             raise ValueError(f"width must be a finite number > 0, got {self.width!r}")
-        tier = resolve_tier(self.scale, bits=self.bits, epochs=self.epochs, width=self.width)
+        tier = self.tier()
         unknown = [m for m in self.methods if m not in METHODS]
         if unknown or not self.methods:
-            raise ValueError(f"methods={tuple(self.methods)!r}: choose from {METHODS}")
+            raise ValueError(f"methods={tuple(self.methods)!r}: choose from {tuple(METHODS)}")
+        if self.protocol not in ("ahs", "dcpha"):
+            raise ValueError(f"protocol={self.protocol!r} must be 'ahs' or 'dcpha'")
         seeds = tuple(int(s) for s in self.seeds)
         if not seeds:
             raise ValueError("seeds must name at least one seed")
@@ -159,8 +187,8 @@ class CompareConfig:
         if not (math.isfinite(self.lr) and self.lr > 0):
             raise ValueError(f"lr must be a finite number > 0, got {self.lr!r}")
         return dataclasses.replace(self, seeds=seeds, bits=tier.bits, epochs=tier.epochs, pretrain_epochs=pretrain,
-                                   width=tier.width,
-                                   methods=tuple(dict.fromkeys(self.methods)), ks=tuple(int(k) for k in self.ks))
+                                   width=tier.width, preset=tier.preset,
+                                   methods=tuple(dict.fromkeys(self.methods)))
 
 
 # --------------------------------------------------------------------------
@@ -213,13 +241,25 @@ def _json_ready(value):
     return value
 
 
-def write_results(results: dict, path: str | os.PathLike) -> Path:
-    """Validate ``results`` and write them to ``path`` atomically (temporary file, then rename)."""
-    validate_results(results)
+def _dumps(results: dict) -> str:
+    """The file's text: the header indented, then one run per line (a new run is a one-line diff)."""
+    header = json.dumps({k: v for k, v in results.items() if k != "runs"}, indent=1, allow_nan=False)
+    runs = ",\n".join(json.dumps(run, separators=(",", ":"), allow_nan=False) for run in results["runs"])
+    return header[:-2] + ',\n "runs": [\n' + runs + "\n ]\n}\n"
+
+
+def write_results(results: dict, path: str | os.PathLike, *, complete: bool = False) -> Path:
+    """Validate ``results`` and write them to ``path`` atomically (temporary file, then rename).
+
+    ``complete=True`` also requires every (method, K, seed) cell of the
+    configuration (see :func:`validate_results`).
+    """
+    results = _json_ready(results)
+    validate_results(results, complete=complete)
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False, encoding="utf-8") as handle:
-        json.dump(_json_ready(results), handle, indent=1, allow_nan=False)
+        handle.write(_dumps(results))
     umask = os.umask(0)
     os.umask(umask)
     os.chmod(handle.name, 0o666 & ~umask)  # a temporary file is private; the results are not
@@ -227,14 +267,22 @@ def write_results(results: dict, path: str | os.PathLike) -> Path:
     return path
 
 
-def load_results(path: str | os.PathLike) -> dict:
-    """Read and validate a results JSON."""
+def load_results(path: str | os.PathLike, *, complete: bool = True) -> dict:
+    """Read and validate a results JSON.
+
+    Parameters
+    ----------
+    path : path-like
+    complete : bool, default True
+        Require every (method, K, seed) cell the configuration names; False
+        accepts a comparison still under way (``--resume`` reads it so).
+    """
     path = Path(path)
     try:
         results = json.loads(path.read_text(encoding="utf-8"))
     except (OSError, json.JSONDecodeError) as error:
         raise ValueError(f"{path} is not a readable results JSON: {error}") from error
-    validate_results(results, name=str(path))
+    validate_results(results, name=str(path), complete=complete)
     return results
 
 
@@ -247,25 +295,91 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def validate_results(results, name: str = "results") -> None:
+def _pack_histograms(relevant: np.ndarray, total: np.ndarray) -> dict:
+    """Each query's histograms trimmed to the distances where something lies:
+    ``offset[q]`` is the first distance, then one count per distance up to the last."""
+    packed = {"offset": [], "relevant": [], "total": []}
+    for r_row, n_row in zip(relevant, total):
+        occupied = np.flatnonzero(n_row)
+        first, last = int(occupied[0]), int(occupied[-1]) + 1
+        packed["offset"].append(first)
+        packed["relevant"].append(r_row[first:last].tolist())
+        packed["total"].append(n_row[first:last].tolist())
+    return packed
+
+
+def run_histograms(run: dict, direction: str) -> tuple[np.ndarray, np.ndarray]:
+    """A run's per-query histograms of one direction, as :func:`neurohash_lite.metrics.hamming_histograms` gives them.
+
+    Returns
+    -------
+    relevant, total : ndarray, shape (Q, K + 1), int64
+        Relevant and all database items at each Hamming distance of each query.
+    """
+    packed = run["histograms"][direction]
+    n_query, bins = len(packed["offset"]), run["n_bits"] + 1
+    relevant = np.zeros((n_query, bins), dtype=np.int64)
+    total = np.zeros((n_query, bins), dtype=np.int64)
+    for q, (first, r_row, n_row) in enumerate(zip(packed["offset"], packed["relevant"], packed["total"])):
+        relevant[q, first:first + len(r_row)] = r_row
+        total[q, first:first + len(n_row)] = n_row
+    return relevant, total
+
+
+def precision_at_k_curve(run: dict, direction: str, ks) -> np.ndarray:
+    """Mean precision@k over the run's queries, ties at their expectation
+    (:func:`neurohash_lite.metrics.precision_at_k`), for each k in ``ks``
+    (capped at the database size)."""
+    relevant, total = run_histograms(run, direction)
+    n_db = int(total[0].sum())
+    ks = [min(int(k), n_db) for k in ks]
+    return np.array([(metrics.expected_relevant_in_top_k(relevant, total, k) / k).mean() for k in ks])
+
+
+def pr_radius_curve(run: dict, direction: str, average: str = "micro"):
+    """Precision and recall of hash lookup at every radius r = 0..K
+    (:func:`neurohash_lite.metrics.pr_curve_hamming_radius`)."""
+    relevant, total = run_histograms(run, direction)
+    return metrics.pr_from_histograms(relevant, total, average=average)
+
+
+def expected_cells(results: dict) -> list[tuple]:
+    """Every (method, K, seed) cell the configuration names, in table order."""
+    config = results["config"]
+    return [(m, k, s) for s in config["seeds"] for k in config["bits"] for m in config["methods"]]
+
+
+def validate_results(results, name: str = "results", *, complete: bool = True) -> None:
     """Check a results object against the format :func:`compare` writes.
+
+    Every stored AP is recomputed from the query's stored histograms, so a
+    number edited by hand (or by a bug) does not pass.
+
+    Parameters
+    ----------
+    results : dict
+    name : str
+        How errors name the file.
+    complete : bool, default True
+        Also require a run for every (method, K, seed) of ``config``.
 
     Raises
     ------
     ValueError
-        Naming the first field that is missing or wrong.
+        Naming the first field that is missing or wrong, or the first
+        missing cell.
     """
     _require(isinstance(results, dict), f"{name} must be a JSON object")
     _require(results.get("format") == FORMAT, f"{name}: 'format' must be {FORMAT!r}")
     _require(results.get("version") == VERSION, f"{name}: 'version' must be {VERSION}")
     config = results.get("config")
     _require(isinstance(config, dict), f"{name}: 'config' must be an object")
-    for key in SHARED_FIELDS + ("seeds", "bits", "methods"):
+    for key in SHARED_FIELDS + ("seeds", "bits", "methods", "setting"):
         _require(key in config, f"{name}: config lacks {key!r}")
     invocations = results.get("invocations")
     _require(isinstance(invocations, list) and invocations, f"{name}: 'invocations' must be a non-empty list")
     for i, item in enumerate(invocations):
-        for key in ("git_commit", "device", "packages", "started_at", "wall_seconds"):
+        for key in ("git_commit", "device", "platform", "packages", "started_at", "wall_seconds"):
             _require(isinstance(item, dict) and key in item, f"{name}: invocations[{i}] lacks {key!r}")
     runs = results.get("runs")
     _require(isinstance(runs, list), f"{name}: 'runs' must be a list")
@@ -281,290 +395,120 @@ def validate_results(results, name: str = "results") -> None:
         key = (run["method"], run["n_bits"], run["seed"])
         _require(key not in seen, f"{where}: duplicate run {key}")
         seen.add(key)
+        where = f"{name}: run {key}"
         _require(run["status"] in ("done", "not_applicable"), f"{where}: status must be 'done' or 'not_applicable'")
         _require(isinstance(run["hyperparameters"], dict), f"{where}: hyperparameters must be an object")
         if run["status"] == "not_applicable":
             _require(isinstance(run.get("reason"), str), f"{where}: a run that is not applicable needs a 'reason'")
             continue
-        scores = run.get("map")
-        _require(isinstance(scores, dict), f"{where} lacks 'map'")
-        for direction in DIRECTIONS + ("mean",):
-            value = scores.get(direction)
-            _require(_is_number(value) and 0.0 <= value <= 1.0, f"{where}: map.{direction} must be in [0, 1]")
-        _require(abs(scores["mean"] - (scores["mri_to_pet"] + scores["pet_to_mri"]) / 2) < 1e-9,
-                 f"{where}: map.mean is not the mean of both directions")
-        per_query = run.get("ap_per_query")
-        _require(isinstance(per_query, dict), f"{where} lacks 'ap_per_query'")
-        for direction in DIRECTIONS:
-            values = per_query.get(direction)
-            _require(isinstance(values, list) and values and all(
-                v is None or (_is_number(v) and 0.0 <= v <= 1.0) for v in values),
-                f"{where}: ap_per_query.{direction} must be a non-empty list of APs in [0, 1] (null if skipped)")
-            kept = [v for v in values if v is not None]
-            _require(bool(kept) and abs(sum(kept) / len(kept) - scores[direction]) < 1e-9,
-                     f"{where}: ap_per_query.{direction} does not average to map.{direction}")
         _require(_is_number(run["train_seconds"]) and run["train_seconds"] >= 0,
                  f"{where}: train_seconds must be a number >= 0")
-        curves = run.get("precision_at_k")
-        _require(isinstance(curves, dict) and "ks" in curves, f"{where} lacks precision_at_k.ks")
-        for direction in DIRECTIONS:
-            _require(len(curves.get(direction, [])) == len(curves["ks"]),
-                     f"{where}: precision_at_k.{direction} must have one value per k")
-            pr = run.get("pr_radius", {}).get(direction, {})
-            for part in ("precision", "recall"):
-                _require(len(pr.get(part, [])) == run["n_bits"] + 1,
-                         f"{where}: pr_radius.{direction}.{part} must have K + 1 values")
+        _validate_scores(run, where)
+    if complete:
+        for cell in expected_cells(results):
+            _require(cell in seen, f"{name}: no run for method {cell[0]!r}, K = {cell[1]}, seed {cell[2]} "
+                                   "(a cell of the configuration): finish it with --resume")
 
 
-# --------------------------------------------------------------------------
-# Data of one seed
-# --------------------------------------------------------------------------
-@dataclass
-class SeedData:
-    """The split of one seed and everything the methods share on it."""
-
-    seed: int
-    train: PairedDataset
-    validation: PairedDataset
-    query: PairedDataset
-    database: PairedDataset
-    mri_pretrain: ImageDataset
-    pet_pretrain: ImageDataset
-    sizes: dict
-    pretrained: dict | None = None
-    pretrain_seconds: float = 0.0
-
-
-def _seed_data(cohort, seed: int) -> SeedData:
-    splits = make_splits(cohort.paired_labels, protocol="ahs", seed=seed)
-    assert_disjoint_subjects(splits, cohort.paired_subject_ids)
-    return SeedData(
-        seed=seed,
-        train=PairedDataset.from_cohort(cohort, splits.train),
-        validation=PairedDataset.from_cohort(cohort, splits.validation),
-        query=PairedDataset.from_cohort(cohort, splits.query),
-        database=PairedDataset.from_cohort(cohort, splits.database),
-        mri_pretrain=ImageDataset.from_cohort(cohort, "mri", pretraining_indices(cohort, splits)),
-        pet_pretrain=ImageDataset.from_cohort(cohort, "pet", splits.train),
-        sizes=splits.sizes(),
-    )
-
-
-class _BranchClassifier(nn.Module):
-    """A hash branch's features and a linear head over the diagnoses (pretraining)."""
-
-    def __init__(self, branch: nn.Module, n_classes: int = 3):
-        super().__init__()
-        self.branch = branch
-        self.head = nn.Linear(branch.feature_dim, n_classes)
-
-    def forward(self, x):
-        return self.head(self.branch.features(x))
-
-
-def _classification_objective(model, batch):
-    images, labels = batch
-    loss = F.cross_entropy(model(images), labels)
-    return loss, {"cross_entropy": loss.detach()}
+def _validate_scores(run: dict, where: str) -> None:
+    scores = run.get("map")
+    _require(isinstance(scores, dict), f"{where} lacks 'map'")
+    for direction in DIRECTIONS + ("mean",):
+        value = scores.get(direction)
+        _require(_is_number(value) and 0.0 <= value <= 1.0, f"{where}: map.{direction} must be in [0, 1]")
+    _require(abs(scores["mean"] - (scores["mri_to_pet"] + scores["pet_to_mri"]) / 2) < 1e-9,
+             f"{where}: map.mean is not the mean of both directions")
+    per_query, histograms = run.get("ap_per_query"), run.get("histograms")
+    _require(isinstance(per_query, dict), f"{where} lacks 'ap_per_query'")
+    _require(isinstance(histograms, dict), f"{where} lacks 'histograms'")
+    for direction in DIRECTIONS:
+        values = per_query.get(direction)
+        _require(isinstance(values, list) and values and all(
+            v is None or (_is_number(v) and 0.0 <= v <= 1.0) for v in values),
+            f"{where}: ap_per_query.{direction} must be a non-empty list of APs in [0, 1] (null if skipped)")
+        kept = [v for v in values if v is not None]
+        _require(bool(kept) and abs(sum(kept) / len(kept) - scores[direction]) < 1e-9,
+                 f"{where}: ap_per_query.{direction} does not average to map.{direction}")
+        packed = histograms.get(direction)
+        _require(isinstance(packed, dict) and all(isinstance(packed.get(part), list) and len(packed[part]) == len(values)
+                                                  for part in ("offset", "relevant", "total")),
+                 f"{where}: histograms.{direction} must hold offset, relevant and total for every query")
+        try:
+            relevant, total = run_histograms(run, direction)
+        except (TypeError, ValueError) as error:
+            raise ValueError(f"{where}: histograms.{direction} do not fit K + 1 distances: {error}") from None
+        _require(bool((relevant >= 0).all() and (relevant <= total).all()),
+                 f"{where}: histograms.{direction}: relevant counts must lie in [0, total]")
+        _require(len(set(total.sum(axis=1).tolist())) == 1,
+                 f"{where}: histograms.{direction}: every query must see the same database")
+        recomputed = metrics.expected_average_precision(relevant, total)
+        for q, (stored, again) in enumerate(zip(values, recomputed)):
+            _require((stored is None) == bool(np.isnan(again)) and (stored is None or abs(stored - again) < 1e-9),
+                     f"{where}: ap_per_query.{direction}[{q}] = {stored} but its histogram gives {again:.12g}")
+        ndcg = run.get("ndcg_per_query", {}).get(direction)
+        _require(isinstance(ndcg, dict) and all(
+            isinstance(v, list) and len(v) == len(values) and all(x is None or (_is_number(x) and 0 <= x <= 1 + 1e-12)
+                                                                  for x in v) for v in ndcg.values()),
+            f"{where}: ndcg_per_query.{direction} must map each k to one nDCG in [0, 1] (or null) per query")
 
 
 # --------------------------------------------------------------------------
 # One run
 # --------------------------------------------------------------------------
-@dataclass
-class _Context:
-    config: CompareConfig
-    tier: object
-    device: torch.device
-    in_channels: int
-    data: SeedData = None
-    log: list = field(default_factory=list)
-
-
-def _train_config(context: _Context, epochs: int, seed: int, patience=True) -> TrainConfig:
-    return TrainConfig(epochs=epochs, batch_size=context.tier.batch_size, lr=context.config.lr,
-                       device=context.device.type, seed=seed, progress=False,
-                       patience=max(2, epochs // 3) if patience else None)
-
-
-def _network(context: _Context, n_bits: int) -> CrossModalHashNet:
-    tier = context.tier
-    return CrossModalHashNet(n_bits, in_channels=context.in_channels, spatial_dims=tier.spatial_dims,
-                             width=tier.width)
-
-
-def _pretrained_branches(context: _Context) -> dict:
-    """Branch weights after single-modality pretraining, once per seed (the hash layer excluded)."""
-    data = context.data
-    if data.pretrained is None:
-        data.pretrained = {}
-        if context.config.pretrain_epochs > 0:
-            seed_everything(data.seed)
-            template = _network(context, min(context.config.bits))
-            config = _train_config(context, context.config.pretrain_epochs, data.seed, patience=False)
-            for modality, dataset in (("mri", data.mri_pretrain), ("pet", data.pet_pretrain)):
-                branch = getattr(template, f"{modality}_branch")
-                result = fit(_BranchClassifier(branch), _classification_objective, dataset, config)
-                data.pretrain_seconds += result.seconds
-                data.pretrained[modality] = {k: v.detach().clone() for k, v in branch.state_dict().items()
-                                             if not k.startswith("hash_layer")}
-    return data.pretrained
-
-
-def _public_settings(module) -> dict:
-    return {k: v for k, v in vars(module).items()
-            if not k.startswith("_") and k != "training" and isinstance(v, (int, float, str, bool))}
-
-
-def _run_pairwise(method: str, n_bits: int, context: _Context):
-    data, seed, epochs = context.data, context.data.seed, context.config.epochs
-    pretrained = _pretrained_branches(context)
-    seed_everything(seed)
-    network = _network(context, n_bits)
-    for modality, state in pretrained.items():
-        getattr(network, f"{modality}_branch").load_state_dict(state, strict=False)
-    loss_class, options = PAIRWISE_LOSSES[method]
-    loss = loss_class(n_bits, **options)
-    objective = CrossModalObjective(loss)
-    validation = {"val_query": data.validation, "val_database": data.train}
-    hyper = {"loss": loss_class.__name__, **_public_settings(loss), "epochs": epochs,
-             "pretrain_epochs": context.config.pretrain_epochs, "lr": context.config.lr,
-             "batch_size": context.tier.batch_size, "width": context.tier.width,
-             "weight_decay": TrainConfig.weight_decay, "pretrain_seconds_included": data.pretrain_seconds}
-    seconds, epochs_run = data.pretrain_seconds, 0
-    if method == "hashnet":
-        model = ContinuationHashNet(network)
-        stages = hashnet_stages(epochs)
-        for stage_epochs, beta in stages:
-            model.beta = beta
-            result = fit(model, objective, data.train, _train_config(context, stage_epochs, seed, patience=False),
-                         **validation)
-            seconds += result.seconds
-            epochs_run += len(result.history.epoch)
-        hyper["continuation_stages"] = [[e, b] for e, b in stages]
-    else:
-        model = network
-        result = fit(model, objective, data.train, _train_config(context, epochs, seed), **validation)
-        seconds += result.seconds
-        epochs_run = len(result.history.epoch)
-        hyper["patience"] = max(2, epochs // 3)
-        if method == "ahs":
-            hyper["a_final"] = float(loss.a.detach())
-    return model, seconds, epochs_run, hyper
-
-
-def _run_dcpha(method: str, n_bits: int, context: _Context):
-    data, seed, epochs, pretrain = context.data, context.data.seed, context.config.epochs, \
-        context.config.pretrain_epochs
-    seed_everything(seed)
-    tier = context.tier
-    model = DCPHANet(n_bits, in_channels=context.in_channels, spatial_dims=tier.spatial_dims, width=tier.width)
-    objective = DCPHAObjective(**DCPHA_OBJECTIVES[method])
-    step = (lambda n: _train_config(context, n, seed, patience=False)) if pretrain else (lambda n: None)
-    training = train_dcpha(model, data.train, objective, pretrain_encoder=step(pretrain),
-                           pretrain_decoder=step(pretrain), finetune=_train_config(context, epochs, seed),
-                           val_query=data.validation, val_database=data.train)
-    hyper = {"objective": "DCPHAObjective", **dataclasses.asdict(objective), "epochs": epochs,
-             "pretrain_epochs": pretrain, "lr": context.config.lr, "batch_size": tier.batch_size,
-             "width": tier.width, "patience": max(2, epochs // 3), "shared_encoder": model.shared_encoder,
-             "weight_decay": TrainConfig.weight_decay}
-    epochs_run = sum(len(r.history.epoch) for r in training.steps.values())
-    return model, training.seconds, epochs_run, hyper
-
-
-def _deep_codes(model, data: SeedData, device) -> dict:
-    codes = {}
-    for part, dataset in (("query", data.query), ("database", data.database)):
-        for modality in ("mri", "pet"):
-            codes[part, modality], labels = encode(model, dataset, modality, device=device)
-            codes[part, "labels"] = labels
-    return codes
-
-
-def _dataset_arrays(dataset: PairedDataset):
-    index = dataset.indices
-    return dataset.mri[index].numpy(), dataset.pet[index].numpy(), dataset.labels[index].numpy()
-
-
-def _shallow_codes(method: str, n_bits: int, context: _Context):
-    data = context.data
-    codes = {}
-    q_mri, q_pet, q_labels = _dataset_arrays(data.query)
-    d_mri, d_pet, d_labels = _dataset_arrays(data.database)
-    codes["query", "labels"], codes["database", "labels"] = q_labels, d_labels
-    started = time.perf_counter()
-    if method == "random":
-        rng = np.random.default_rng([data.seed, n_bits])
-        for part, n in (("query", len(q_labels)), ("database", len(d_labels))):
-            for modality in ("mri", "pet"):
-                codes[part, modality] = np.where(rng.random((n, n_bits)) < 0.5, -1, 1).astype(np.int8)
-        hyper = {"distribution": "independent fair bits"}
-    else:
-        t_mri, t_pet, _ = _dataset_arrays(data.train)
-        model = CrossViewHashing(n_bits, seed=data.seed).fit(t_mri, t_pet)
-        for part, (mri, pet) in (("query", (q_mri, q_pet)), ("database", (d_mri, d_pet))):
-            codes[part, "mri"], codes[part, "pet"] = model.encode(mri, "mri"), model.encode(pet, "pet")
-        hyper = {"n_pca": model.n_pca, "n_pca_used": int(model.pca_["mri"].n_components_), "reg": model.reg,
-                 "top_correlation": float(model.correlations_[0])}
-    return codes, time.perf_counter() - started, 0, hyper
-
-
-def _scores(codes: dict, ks: tuple) -> dict:
+def _scores(codes: dict, query_severity: np.ndarray, database_severity: np.ndarray) -> dict:
     q_labels, d_labels = codes["query", "labels"], codes["database", "labels"]
     pairs = {"mri_to_pet": (codes["query", "mri"], codes["database", "pet"]),
              "pet_to_mri": (codes["query", "pet"], codes["database", "mri"])}
-    ks = sorted({min(k, len(d_labels)) for k in ks})
-    out = {"map": {}, "ap_per_query": {}, "precision_at_k": {"ks": ks}, "pr_radius": {}}
+    graded = np.isfinite(query_severity).all() and np.isfinite(database_severity).all()
+    relevance = metrics.severity_relevance(q_labels, d_labels, query_severity, database_severity) if graded else None
+    ks = sorted({min(k, len(d_labels)) for k in NDCG_KS})
+    out = {"map": {}, "ap_per_query": {}, "ndcg_per_query": {}, "histograms": {}}
     for direction, (query, database) in pairs.items():
-        report = metrics.average_precision_per_query(query, database, q_labels, d_labels)
-        out["map"][direction] = report.mean_ap
+        relevant, total = metrics.hamming_histograms(query, database, q_labels, d_labels)
+        ap = metrics.expected_average_precision(relevant, total)
+        kept = ap[np.isfinite(ap)]
+        out["map"][direction] = float(kept.mean()) if kept.size else float("nan")
         # per query, in the query set's order (the same for every method of a seed): paired comparisons
-        out["ap_per_query"][direction] = [None if skipped else float(ap)
-                                          for ap, skipped in zip(report.ap, report.skipped)]
-        out["precision_at_k"][direction] = np.asarray(
-            metrics.precision_at_k(query, database, q_labels, d_labels, ks), dtype=float).tolist()
-        _, precision, recall = metrics.pr_curve_hamming_radius(query, database, q_labels, d_labels)
-        out["pr_radius"][direction] = {"precision": np.asarray(precision, dtype=float).tolist(),
-                                       "recall": np.asarray(recall, dtype=float).tolist()}
+        out["ap_per_query"][direction] = [None if np.isnan(v) else float(v) for v in ap]
+        out["histograms"][direction] = _pack_histograms(relevant, total)
+        out["ndcg_per_query"][direction] = {} if relevance is None else {
+            str(k): metrics.ndcg_at_k(query, database, relevance, k, per_query=True).ndcg.tolist() for k in ks}
     out["map"]["mean"] = (out["map"]["mri_to_pet"] + out["map"]["pet_to_mri"]) / 2
     return out
 
 
-def _run_one(method: str, n_bits: int, context: _Context) -> dict:
-    """Train (or draw) one method at one K on the context's seed and score it."""
+def _run_one(method: str, n_bits: int, context: RunContext) -> dict:
+    """Train (or fit, or draw) one method at one K on the context's seed and score it."""
     run = {"method": method, "n_bits": int(n_bits), "seed": int(context.data.seed)}
     try:
-        if method in ("random", "cvh"):
-            codes, seconds, epochs_run, hyper = _shallow_codes(method, n_bits, context)
-        else:
-            if method in PAIRWISE_LOSSES:
-                model, seconds, epochs_run, hyper = _run_pairwise(method, n_bits, context)
-            else:
-                model, seconds, epochs_run, hyper = _run_dcpha(method, n_bits, context)
-            codes = _deep_codes(model, context.data, context.device)
-    except ValueError as error:
-        if method != "cvh":
-            raise
-        # CVH cannot give more bits than canonical directions (a small training set)
-        return {**run, "status": "not_applicable", "reason": str(error), "hyperparameters": {},
+        result = METHODS[method].run(context, n_bits)
+    except NotApplicable as reason:
+        return {**run, "status": "not_applicable", "reason": str(reason), "hyperparameters": {},
                 "train_seconds": 0.0, "finished_at": _now()}
-    return {**run, "status": "done", **_scores(codes, context.config.ks), "train_seconds": float(seconds),
-            "epochs_run": int(epochs_run), "hyperparameters": hyper, "finished_at": _now()}
+    scores = _scores(result.codes, context.data.query_severity, context.data.database_severity)
+    return {**run, "status": "done", **scores, "train_seconds": float(result.seconds),
+            "epochs_run": int(result.epochs_run), "hyperparameters": result.hyperparameters, "finished_at": _now()}
 
 
 # --------------------------------------------------------------------------
 # The comparison
 # --------------------------------------------------------------------------
+def _setting_name(preset: str, protocol: str) -> str:
+    return f"{preset}-{protocol}"
+
+
 def _config_record(config: CompareConfig, tier) -> dict:
     # the tier's own bits and seeds are replaced by the comparison's (resume may add to them)
     sizes = {k: v for k, v in dataclasses.asdict(tier).items() if k not in ("bits", "seeds")}
-    return {"scale": config.scale, "tier": sizes, "seeds": list(config.seeds),
-            "bits": list(config.bits), "methods": list(config.methods), "epochs": config.epochs,
-            "pretrain_epochs": config.pretrain_epochs, "lr": config.lr, "cohort_seed": config.cohort_seed,
-            "protocol": "ahs", "ks": list(config.ks), "metric": "mAP@ALL, ties='expected'"}
+    return {"scale": config.scale, "setting": _setting_name(config.preset, config.protocol), "tier": sizes,
+            "seeds": list(config.seeds), "bits": list(config.bits), "methods": list(config.methods),
+            "epochs": config.epochs, "pretrain_epochs": config.pretrain_epochs, "lr": config.lr,
+            "cohort_seed": config.cohort_seed, "protocol": config.protocol,
+            "metric": "mAP@ALL, ties='expected'; nDCG@k with severity_relevance, ties='expected'",
+            "ndcg_ks": list(NDCG_KS)}
 
 
-def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = False, data_dir=None,
+def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = False, rerun=(), data_dir=None,
             verbose: bool = True) -> dict:
     """Run every (method, K, seed) of ``config`` and write the results JSON to ``out``.
 
@@ -575,8 +519,12 @@ def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = Fal
         The results JSON, rewritten atomically after every run.
     resume : bool
         Keep the runs ``out`` already holds and skip them; ``out`` must have
-        been made with the same tier, budget and cohort. Without it an
-        existing ``out`` is an error (nothing is overwritten).
+        been made with the same tier, budget, protocol and cohort. New
+        methods, code lengths and seeds are added to its configuration.
+        Without it an existing ``out`` is an error (nothing is overwritten).
+    rerun : sequence of str
+        Methods whose runs in ``out`` are dropped and trained again (needs
+        ``resume``): after a change to one method's training.
     data_dir : path-like, optional
         Where the cohort lives (:func:`neurohash_lite.runtime.data_dir`).
     verbose : bool
@@ -586,27 +534,39 @@ def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = Fal
     -------
     dict
         The results, as written. ``results["invocations"][-1]`` lists the
-        runs this call ``ran`` and ``skipped``.
+        runs this call ``ran`` and ``skipped``, and the methods it was told
+        to ``rerun``.
     """
     started, started_at = time.perf_counter(), _now()
     config = config.resolved()
-    tier = resolve_tier(config.scale, bits=config.bits, epochs=config.epochs, width=config.width)
+    tier = config.tier()
+    rerun = list(dict.fromkeys(rerun))
+    unknown = [m for m in rerun if m not in METHODS]
+    if unknown:
+        raise ValueError(f"rerun={unknown!r}: choose from {tuple(METHODS)}")
+    if rerun and not resume:
+        raise ValueError("rerun needs resume=True (--resume): it re-trains methods of an existing file")
     device = select_device(config.device)
     record = _config_record(config, tier)
     out = Path(out)
     if out.exists():
         if not resume:
             raise ValueError(f"{out} exists: pass resume=True (--resume) to add to it, or choose another out")
-        results = load_results(out)
+        results = load_results(out, complete=False)
         for key in SHARED_FIELDS:
             if results["config"][key] != _json_ready(record[key]):
                 raise ValueError(f"{out} was made with {key}={results['config'][key]!r}, this comparison uses "
                                  f"{record[key]!r}: resume needs the same setting")
-        for key in ("seeds", "bits", "methods"):
+        for key in ("seeds", "bits"):
             results["config"][key] = list(dict.fromkeys(results["config"][key] + record[key]))
+        # methods in table order, whichever invocation added them
+        known = set(results["config"]["methods"]) | set(record["methods"])
+        results["config"]["methods"] = [m for m in METHODS if m in known]
+        results["runs"] = [r for r in results["runs"] if r["method"] not in rerun]
     else:
         results = {"format": FORMAT, "version": VERSION, "config": record, "invocations": [], "runs": []}
-    invocation = {**provenance(device), "started_at": started_at, "wall_seconds": 0.0, "ran": [], "skipped": []}
+    invocation = {**provenance(device), "started_at": started_at, "wall_seconds": 0.0, "rerun": rerun, "ran": [],
+                  "skipped": []}
     results["invocations"].append(invocation)
     done = {(r["method"], r["n_bits"], r["seed"]) for r in results["runs"]}
 
@@ -618,7 +578,8 @@ def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = Fal
             continue
         if cohort is None:
             cohort = load_tier_cohort(tier, seed=config.cohort_seed, data_dir=data_dir)
-        context = _Context(config, tier, device, int(cohort.mri.shape[1]), _seed_data(cohort, seed))
+        context = RunContext(config, tier, device, int(cohort.mri.shape[1]),
+                             seed_data(cohort, seed, protocol=config.protocol))
         results["config"].setdefault("split_sizes", {})[str(seed)] = context.data.sizes
         for method, n_bits in todo:
             run = _json_ready(_run_one(method, n_bits, context))
@@ -632,6 +593,7 @@ def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = Fal
                 text = (f"mAP M→P {score['mri_to_pet']:.3f}  P→M {score['pet_to_mri']:.3f}  "
                         f"train {run['train_seconds']:.1f} s" if score else f"not applicable: {run['reason']}")
                 print(f"seed {seed}  K = {n_bits:>3}  {method:<8} {text}", flush=True)
+    results["runs"].sort(key=lambda r: (r["seed"], r["n_bits"], list(METHODS).index(r["method"])))
     invocation["wall_seconds"] = time.perf_counter() - started
     invocation["finished_at"] = _now()
     write_results(results, out)
@@ -656,7 +618,7 @@ def summary_rows(results: dict) -> list[dict]:
         if run["status"] == "done":
             groups.setdefault((run["method"], run["n_bits"]), []).append(run)
     rows = []
-    for (method, n_bits) in sorted(groups, key=lambda key: (METHODS.index(key[0]), key[1])):
+    for (method, n_bits) in sorted(groups, key=lambda key: (list(METHODS).index(key[0]), key[1])):
         runs = groups[method, n_bits]
         row = {"method": method, "n_bits": n_bits, "n_seeds": len(runs),
                "train_seconds": float(np.mean([r["train_seconds"] for r in runs]))}
@@ -681,7 +643,8 @@ def seeds_layout_table(results: dict, digits: int = 3) -> str:
     """A markdown table in the layout of the DCPHA paper's Table 2: one row
     per method; for every code length K, the columns M→P, P→M and their
     average. Cells are mAP mean ± std over seeds (population std, so 0 for
-    one seed), ``n/a`` where a method did not run or was not applicable."""
+    one seed), ``n/a`` where a method did not run or was not applicable.
+    Methods are named as the papers print them (:data:`METHODS`)."""
     rows = {(row["method"], row["n_bits"]): row for row in summary_rows(results)}
     bits = sorted({k for _, k in rows})
     methods = [m for m in METHODS if any((m, k) in rows for k in bits)]
@@ -694,7 +657,7 @@ def seeds_layout_table(results: dict, digits: int = 3) -> str:
             row = rows.get((method, k))
             for direction in names:
                 cells.append("n/a" if row is None else f"{row[direction][0]:.{digits}f} ± {row[direction][1]:.{digits}f}")
-        lines.append(f"| {method} | " + " | ".join(cells) + " |")
+        lines.append(f"| {METHODS[method].name} | " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
@@ -707,9 +670,13 @@ def main(argv=None) -> int:
     commands = parser.add_subparsers(dest="command", required=True)
     run = commands.add_parser("compare", help="train and score every (method, K, seed)")
     run.add_argument("--scale", default="book", choices=("smoke", "book", "paper"))
+    run.add_argument("--setting", default=None, choices=tuple(SETTINGS),
+                     help="a cohort and protocol of the papers (sets --preset and --protocol)")
+    run.add_argument("--preset", default=None, help="synthetic cohort; default: the tier's")
+    run.add_argument("--protocol", default="ahs", choices=("ahs", "dcpha"))
     run.add_argument("--seeds", type=int, nargs="+", default=[0])
     run.add_argument("--bits", type=int, nargs="+", default=None, help="default: the tier's")
-    run.add_argument("--methods", nargs="+", default=list(METHODS), choices=METHODS)
+    run.add_argument("--methods", nargs="+", default=list(METHODS), choices=tuple(METHODS))
     run.add_argument("--epochs", type=int, default=None, help="default: the tier's")
     run.add_argument("--pretrain-epochs", type=int, default=None, help="default: max(1, epochs // 5)")
     run.add_argument("--width", type=float, default=None, help="backbone width multiplier; default: the tier's")
@@ -717,24 +684,30 @@ def main(argv=None) -> int:
     run.add_argument("--cohort-seed", type=int, default=0)
     run.add_argument("--device", default="auto")
     run.add_argument("--data-dir", default=None)
-    run.add_argument("--out", default=None, help="default: results-<scale>.json")
-    run.add_argument("--resume", action="store_true", help="skip the runs the results file already holds")
+    run.add_argument("--out", default=None, help="default: results-<scale>-<setting>.json")
+    run.add_argument("--resume", action="store_true",
+                     help="skip the cells the results file already holds; add new methods, K and seeds")
+    run.add_argument("--rerun", nargs="+", default=[], choices=tuple(METHODS), metavar="METHOD",
+                     help="with --resume: drop these methods' runs and train them again")
     check = commands.add_parser("validate", help="check a results JSON and print its table")
     check.add_argument("path")
+    check.add_argument("--partial", action="store_true", help="accept missing (method, K, seed) cells")
     args = parser.parse_args(argv)
     if args.command == "validate":
-        results = load_results(args.path)
+        results = load_results(args.path, complete=not args.partial)
         print(f"{args.path}: valid, {len(results['runs'])} runs")
         print(format_table(results))
         print()
         print(seeds_layout_table(results))
         return 0
+    preset, protocol = SETTINGS[args.setting] if args.setting else (args.preset, args.protocol)
     config = CompareConfig(scale=args.scale, seeds=tuple(args.seeds), bits=None if args.bits is None else
-                           tuple(args.bits), methods=tuple(args.methods), epochs=args.epochs,
-                           pretrain_epochs=args.pretrain_epochs, width=args.width, lr=args.lr,
+                           tuple(args.bits), methods=tuple(args.methods), preset=preset, protocol=protocol,
+                           epochs=args.epochs, pretrain_epochs=args.pretrain_epochs, width=args.width, lr=args.lr,
                            cohort_seed=args.cohort_seed, device=args.device)
-    out = args.out or f"results-{args.scale}.json"
-    results = compare(config, out, resume=args.resume, data_dir=args.data_dir)
+    resolved = config.resolved()
+    out = args.out or f"results-{args.scale}-{_setting_name(resolved.preset, resolved.protocol)}.json"
+    results = compare(config, out, resume=args.resume, rerun=args.rerun, data_dir=args.data_dir)
     print(format_table(results))
     print(f"written to {out}")
     return 0

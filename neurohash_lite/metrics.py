@@ -71,6 +71,7 @@ __all__ = [
     "precision_at_k",
     "pr_curve_ranking",
     "pr_curve_hamming_radius",
+    "pr_from_histograms",
     "severity_relevance",
     "NDCGReport",
     "ndcg_at_k",
@@ -686,10 +687,30 @@ def pr_curve_hamming_radius(query_codes, db_codes, query_labels, db_labels,
         raise ValueError(f"average={average!r} must be one of {AVERAGES}")
     problem = _prepare(query_codes, db_codes, query_labels, db_labels)
     relevant, total = _histograms(problem, backend)
+    return pr_from_histograms(relevant, total, average)
+
+
+def pr_from_histograms(relevant, total, average: str = "micro"):
+    """PR by Hamming radius (:func:`pr_curve_hamming_radius`) from per-query histograms.
+
+    Parameters
+    ----------
+    relevant, total : array_like, shape (Q, K + 1), int
+        Histograms from :func:`hamming_histograms`.
+    average : {"micro", "macro"}
+
+    Returns
+    -------
+    radii, precision, recall : numpy.ndarray, shape (K + 1,)
+        As :func:`pr_curve_hamming_radius` returns them.
+    """
+    if average not in AVERAGES:
+        raise ValueError(f"average={average!r} must be one of {AVERAGES}")
+    relevant, total = np.atleast_2d(relevant), np.atleast_2d(total)
     relevant_within = np.cumsum(relevant, axis=1).astype(np.float64)
     retrieved_within = np.cumsum(total, axis=1).astype(np.float64)
     n_relevant = relevant_within[:, -1]
-    radii = np.arange(problem.n_bits + 1, dtype=np.int64)
+    radii = np.arange(relevant.shape[1], dtype=np.int64)
     with np.errstate(invalid="ignore", divide="ignore"):
         if average == "micro":
             retrieved = retrieved_within.sum(axis=0)

@@ -33,7 +33,11 @@ def test_results_json_validates_and_holds_every_run(first_run):
     for run in on_disk["runs"]:
         assert run["status"] == "done"
         assert 0 <= run["map"]["mri_to_pet"] <= 1 and 0 <= run["map"]["pet_to_mri"] <= 1
-        assert len(run["pr_radius"]["mri_to_pet"]["recall"]) == 9
+        relevant, total = experiments.run_histograms(run, "mri_to_pet")
+        assert relevant.shape == total.shape == (len(run["ap_per_query"]["mri_to_pet"]), 9)
+        radii, precision, recall = experiments.pr_radius_curve(run, "mri_to_pet")
+        assert len(recall) == 9 and recall[-1] == 1.0
+        assert set(run["ndcg_per_query"]["mri_to_pet"]) == {"10", str(min(100, int(total[0].sum())))}
     hashnet = next(r for r in on_disk["runs"] if r["method"] == "hashnet")
     assert hashnet["hyperparameters"]["continuation_stages"] == [[1, 1.0]]
     assert hashnet["hyperparameters"]["alpha"] == pytest.approx(10 / 8)
@@ -64,8 +68,9 @@ def test_resume_skips_finished_runs(first_run, monkeypatch):
     assert len(load_results(out)["invocations"]) == 2
 
 
-def test_resume_runs_only_what_is_missing(first_run, monkeypatch):
-    out, _ = first_run
+def test_resume_runs_only_what_is_missing(first_run, monkeypatch, tmp_path):
+    out = tmp_path / "more.json"
+    out.write_bytes(first_run[0].read_bytes())
     calls = []
     original = experiments._run_one
 
@@ -77,9 +82,11 @@ def test_resume_runs_only_what_is_missing(first_run, monkeypatch):
     results = compare(CompareConfig(methods=("random", "cvh"), **{**FAST, "bits": (8, 4)}), out, resume=True,
                       verbose=False)
     assert calls == ["random", "cvh"]
-    assert [r["n_bits"] for r in results["runs"][-2:]] == [4, 4]
+    assert [(r["method"], r["n_bits"]) for r in results["runs"][:2]] == [("random", 4), ("cvh", 4)]  # sorted by K
     assert results["config"]["bits"] == [8, 4]
-    validate_results(load_results(out))
+    validate_results(load_results(out, complete=False), complete=False)
+    with pytest.raises(ValueError, match="no run for method 'hashnet', K = 4"):
+        load_results(out)  # hashnet and dcpha have no 4-bit cell yet
 
 
 def test_existing_file_is_never_overwritten(first_run):
@@ -100,6 +107,15 @@ def test_cvh_with_more_bits_than_directions_is_marked_not_applicable(tmp_path):
     validate_results(results)
 
 
+def _doctor_one_ap(results):
+    """Change one query's AP and another's in the opposite direction: the mean still holds."""
+    run = results["runs"][2]
+    values = run["ap_per_query"]["mri_to_pet"]
+    i, j = [q for q, v in enumerate(values) if v is not None and 0.01 < v < 0.99][:2]
+    values[i] += 0.005
+    values[j] -= 0.005
+
+
 def test_validation_names_the_broken_field(first_run):
     good = load_results(first_run[0])
     cases = [
@@ -107,11 +123,16 @@ def test_validation_names_the_broken_field(first_run):
         (lambda r: r["runs"][0]["map"].update(mri_to_pet=1.5), "map.mri_to_pet"),
         (lambda r: r["runs"][1].update(method="svm"), "unknown method"),
         (lambda r: r["runs"].append(copy.deepcopy(r["runs"][0])), "duplicate run"),
-        (lambda r: r["runs"][2]["pr_radius"]["pet_to_mri"]["precision"].pop(), "K \\+ 1"),
+        (lambda r: r["runs"][2]["histograms"]["pet_to_mri"]["offset"].pop(), "histograms.pet_to_mri"),
+        (lambda r: r["runs"][2]["histograms"]["pet_to_mri"]["offset"].__setitem__(0, 8), "K \\+ 1 distances"),
+        (lambda r: r["runs"][2]["histograms"]["pet_to_mri"]["total"][0].__setitem__(0, 99), "same database"),
+        (lambda r: r["runs"][2]["ndcg_per_query"]["pet_to_mri"]["10"].pop(), "ndcg_per_query"),
         (lambda r: r["config"].pop("lr"), "'lr'"),
         (lambda r: r["runs"][2]["ap_per_query"]["mri_to_pet"].__setitem__(0, 1.0 - 1e-3
                                                                           - r["runs"][2]["ap_per_query"]["mri_to_pet"][0]),
          "does not average"),
+        (_doctor_one_ap, "histogram gives"),
+        (lambda r: r["runs"].pop(1), "no run for method 'cvh', K = 8, seed 0"),
         (lambda r: r["runs"][3].pop("ap_per_query"), "ap_per_query"),
     ]
     for breaks, message in cases:
@@ -162,5 +183,82 @@ def test_seeds_layout_table_by_hand():
     lines = experiments.seeds_layout_table(results, digits=2).splitlines()
     assert lines[0] == "| method | 16 M→P | 16 P→M | 16 avg | 32 M→P | 32 P→M | 32 avg |"
     # random first (table order), no 16-bit run; ahs: mean ± population std over its two seeds
-    assert lines[2] == "| random | n/a | n/a | n/a | 0.40 ± 0.00 | 0.40 ± 0.00 | 0.40 ± 0.00 |"
-    assert lines[3] == "| ahs | 0.60 ± 0.10 | 0.30 ± 0.00 | 0.45 ± 0.05 | n/a | n/a | n/a |"
+    assert lines[2] == "| Random | n/a | n/a | n/a | 0.40 ± 0.00 | 0.40 ± 0.00 | 0.40 ± 0.00 |"
+    assert lines[3] == "| AHS | 0.60 ± 0.10 | 0.30 ± 0.00 | 0.45 ± 0.05 | n/a | n/a | n/a |"
+
+
+def test_resume_adds_a_new_method_to_the_same_file(first_run, tmp_path):
+    out = tmp_path / "grow.json"
+    out.write_bytes(first_run[0].read_bytes())
+    results = compare(CompareConfig(methods=("random", "dcmh"), **FAST), out, resume=True, verbose=False)
+    assert [r["method"] for r in results["runs"]] == ["random", "cvh", "dcmh", "hashnet", "dcpha"]  # table order
+    assert results["config"]["methods"] == ["random", "cvh", "dcmh", "hashnet", "dcpha"]
+    assert results["invocations"][-1]["ran"] == [["dcmh", 8, 0]]
+    validate_results(load_results(out))
+
+
+def test_rerun_trains_one_method_again_and_keeps_the_others(first_run, tmp_path, monkeypatch):
+    out = tmp_path / "rerun.json"
+    out.write_bytes(first_run[0].read_bytes())
+    before = {r["method"]: r for r in load_results(out)["runs"]}
+    calls = []
+    original = experiments._run_one
+
+    def counting(method, n_bits, context):
+        calls.append(method)
+        return original(method, n_bits, context)
+
+    monkeypatch.setattr(experiments, "_run_one", counting)
+    results = compare(CompareConfig(methods=METHODS, **FAST), out, resume=True, rerun=["hashnet"], verbose=False)
+    assert calls == ["hashnet"]
+    after = {r["method"]: r for r in results["runs"]}
+    assert after["dcpha"] == before["dcpha"] and after["hashnet"]["finished_at"] >= before["hashnet"]["finished_at"]
+    assert after["hashnet"]["map"] == before["hashnet"]["map"]  # the CPU path is deterministic
+    assert results["invocations"][-1]["rerun"] == ["hashnet"]
+    with pytest.raises(ValueError, match="resume"):
+        compare(CompareConfig(methods=METHODS, **FAST), tmp_path / "new.json", rerun=["hashnet"], verbose=False)
+
+
+def test_a_file_with_a_missing_cell_loads_only_as_partial(first_run, tmp_path):
+    results = load_results(first_run[0])
+    results["runs"] = [r for r in results["runs"] if r["method"] != "hashnet"]
+    path = tmp_path / "partial.json"
+    path.write_text(json.dumps(results))
+    with pytest.raises(ValueError, match="no run for method 'hashnet', K = 8, seed 0"):
+        load_results(path)
+    assert len(load_results(path, complete=False)["runs"]) == 3
+    assert experiments.main(["validate", "--partial", str(path)]) == 0
+
+
+def test_dcpha_setting_holds_out_validation_from_training_and_uses_the_papers_weights(tmp_path):
+    results = compare(CompareConfig(methods=("random", "dcpha"), preset="tiny", protocol="dcpha", **FAST),
+                      tmp_path / "dcpha.json", verbose=False)
+    sizes = results["config"]["split_sizes"]["0"]
+    assert sizes["query"] == sizes["database"] and sizes["validation"] > 0
+    assert results["config"]["setting"] == "tiny-dcpha"
+    dcpha = next(r for r in results["runs"] if r["method"] == "dcpha")
+    assert dcpha["hyperparameters"]["weights_of"] == "adni2" and dcpha["hyperparameters"]["alpha"] == 0.3
+    # every query sits in the database (the protocol): the database is the query set
+    assert len(dcpha["ap_per_query"]["mri_to_pet"]) == sizes["database"]
+
+
+def test_curves_from_histograms_equal_the_metrics_on_the_codes():
+    import numpy as np
+
+    from neurohash_lite import metrics
+    rng = np.random.default_rng(0)
+    query = np.where(rng.random((7, 16)) < 0.5, -1, 1)
+    database = np.where(rng.random((30, 16)) < 0.5, -1, 1)
+    q_labels, d_labels = rng.integers(0, 3, 7), rng.integers(0, 3, 30)
+    codes = {("query", "mri"): query, ("query", "pet"): query, ("database", "mri"): database,
+             ("database", "pet"): database, ("query", "labels"): q_labels, ("database", "labels"): d_labels}
+    run = {"n_bits": 16, **experiments._scores(codes, rng.random(7), rng.random(30))}
+    run = json.loads(json.dumps(experiments._json_ready(run)))
+    for average in ("micro", "macro"):
+        expected = metrics.pr_curve_hamming_radius(query, database, q_labels, d_labels, average=average)
+        for got, want in zip(experiments.pr_radius_curve(run, "mri_to_pet", average), expected):
+            np.testing.assert_allclose(got, want)
+    np.testing.assert_allclose(experiments.precision_at_k_curve(run, "pet_to_mri", [1, 5, 30, 99]),
+                               metrics.precision_at_k(query, database, q_labels, d_labels, [1, 5, 30, 30]))
+    assert run["map"]["mri_to_pet"] == pytest.approx(
+        metrics.mean_average_precision(query, database, q_labels, d_labels), abs=1e-12)
