@@ -69,7 +69,8 @@ from neurohash_lite.runner import MethodRun, NotApplicable, RunContext, random_c
 from neurohash_lite.runtime import environment_report, resolve_tier, select_device
 
 __all__ = ["Method", "METHODS", "SETTINGS", "CompareConfig", "compare", "validate_results", "load_results",
-           "run_histograms", "precision_at_k_curve", "pr_radius_curve", "summary_rows", "format_table",
+           "run_histograms", "precision_at_k_curve", "pr_radius_curve", "reproduce", "reproduction_report",
+           "same_platform", "summary_rows", "format_table",
            "seeds_layout_table", "main"]
 
 
@@ -598,6 +599,102 @@ def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = Fal
     invocation["finished_at"] = _now()
     write_results(results, out)
     return results
+
+
+# --------------------------------------------------------------------------
+# Reproducing stored cells
+# --------------------------------------------------------------------------
+#: How far a re-trained cell's mAP (either direction) may lie from the stored
+#: one when the platform differs; on the platform the file was made on the
+#: CPU path is deterministic and the two must be identical.
+REPRODUCTION_TOLERANCE = 0.05
+#: What must agree for two CPU runs to be expected identical.
+PLATFORM_FIELDS = ("device", "platform", "python", "cpu_threads")
+PLATFORM_PACKAGES = ("torch", "numpy", "scipy", "scikit-learn")
+
+
+def cell_provenance(results: dict, cell: tuple) -> dict:
+    """The invocation (provenance record) that ran a (method, K, seed) cell."""
+    for invocation in reversed(results["invocations"]):
+        if list(cell) in invocation.get("ran", []):
+            return invocation
+    raise ValueError(f"no invocation of this file ran {cell}")
+
+
+def same_platform(first: dict, second: dict) -> bool:
+    """Whether two provenance records name the same platform: the CPU, the same
+    operating system, Python, thread count and numerical packages."""
+    return (first.get("device") == second.get("device") == "cpu"
+            and all(first.get(key) == second.get(key) for key in PLATFORM_FIELDS)
+            and all(first["packages"].get(name) == second["packages"].get(name) for name in PLATFORM_PACKAGES))
+
+
+def reproduce(results: dict, methods, bits, seeds, out: str | os.PathLike, *, data_dir=None,
+              device: str = "cpu", verbose: bool = False) -> dict:
+    """Train some cells of a stored comparison again, with its stored configuration.
+
+    Parameters
+    ----------
+    results : dict
+        A results file (:func:`load_results`).
+    methods, bits, seeds : sequence
+        The cells to re-train: every (method, K, seed) of their product.
+    out : path-like
+        A new results file for the re-trained cells (must not exist).
+    data_dir : path-like, optional
+    device : str, default "cpu"
+        The device of the re-training (the stored file says its own).
+    verbose : bool
+
+    Returns
+    -------
+    dict
+        The new results (same configuration as the stored file's, fewer cells).
+    """
+    stored = results["config"]
+    config = CompareConfig(scale=stored["scale"], seeds=tuple(seeds), bits=tuple(bits), methods=tuple(methods),
+                           preset=stored["tier"]["preset"], protocol=stored["protocol"], epochs=stored["epochs"],
+                           pretrain_epochs=stored["pretrain_epochs"], width=stored["tier"]["width"],
+                           lr=stored["lr"], cohort_seed=stored["cohort_seed"], device=device).resolved()
+    record = _json_ready(_config_record(config, config.tier()))
+    differ = [key for key in SHARED_FIELDS if record[key] != stored[key]]
+    if differ:
+        raise ValueError(f"cannot rebuild the stored configuration: {', '.join(differ)} differ")
+    return compare(config, out, data_dir=data_dir, verbose=verbose)
+
+
+def reproduction_report(stored: dict, again: dict) -> list[dict]:
+    """Each re-trained cell against the stored one.
+
+    Returns
+    -------
+    list of dict
+        ``cell``, ``stored`` and ``again`` (mAP per direction), ``largest_difference``,
+        ``identical`` (every per-query AP equal), ``same_platform`` and
+        ``within_tolerance`` (identical on the same platform, else within
+        :data:`REPRODUCTION_TOLERANCE`).
+    """
+    by_cell = {(r["method"], r["n_bits"], r["seed"]): r for r in stored["runs"]}
+    now = again["invocations"][-1]
+    rows = []
+    for run in again["runs"]:
+        cell = (run["method"], run["n_bits"], run["seed"])
+        if cell not in by_cell:
+            raise ValueError(f"the stored file has no cell {cell}")
+        old = by_cell[cell]
+        if run["status"] != "done" or old["status"] != "done":
+            same = run["status"] == old["status"]
+            rows.append({"cell": cell, "stored": None, "again": None, "largest_difference": 0.0, "identical": same,
+                         "same_platform": True, "within_tolerance": same})
+            continue
+        platform = same_platform(cell_provenance(stored, cell), now)
+        largest = max(abs(run["map"][d] - old["map"][d]) for d in DIRECTIONS)
+        identical = run["ap_per_query"] == old["ap_per_query"]
+        rows.append({"cell": cell, "stored": {d: old["map"][d] for d in DIRECTIONS},
+                     "again": {d: run["map"][d] for d in DIRECTIONS}, "largest_difference": largest,
+                     "identical": identical, "same_platform": platform,
+                     "within_tolerance": identical if platform else largest <= REPRODUCTION_TOLERANCE})
+    return rows
 
 
 # --------------------------------------------------------------------------

@@ -45,6 +45,8 @@ from .train import CrossModalObjective, TrainConfig, encode, fit
 __all__ = ["SeedData", "seed_data", "RunContext", "MethodRun", "NotApplicable", "train_config", "pretrained_branches",
            "deep_codes", "dataset_arrays", "run_loss", "run_hashnet", "random_codes"]
 
+#: K of the network whose branches are pretrained (its hash layer is dropped afterwards).
+PRETRAIN_TEMPLATE_BITS = 16
 #: Share of each class of a ``dcpha`` split's training subjects held out to pick the best epoch.
 DCPHA_VALIDATION_FRACTION = 0.1
 
@@ -205,7 +207,9 @@ def pretrained_branches(context: RunContext) -> dict:
         data.pretrained = {}
         if context.config.pretrain_epochs > 0:
             seed_everything(data.seed)
-            template = _network(context, min(context.config.bits))
+            # the hash layer is not pretrained, but its size changes the draws of the initialisation:
+            # one fixed K, so that a cell's result does not depend on which K its invocation ran
+            template = _network(context, PRETRAIN_TEMPLATE_BITS)
             config = train_config(context, context.config.pretrain_epochs, patience=False)
             for modality, dataset in (("mri", data.mri_pretrain), ("pet", data.pet_pretrain)):
                 branch = getattr(template, f"{modality}_branch")

@@ -262,3 +262,40 @@ def test_curves_from_histograms_equal_the_metrics_on_the_codes():
                                metrics.precision_at_k(query, database, q_labels, d_labels, [1, 5, 30, 30]))
     assert run["map"]["mri_to_pet"] == pytest.approx(
         metrics.mean_average_precision(query, database, q_labels, d_labels), abs=1e-12)
+
+
+def test_a_cell_does_not_depend_on_the_other_code_lengths_of_its_invocation(tmp_path):
+    alone = compare(CompareConfig(methods=("dcmh",), **FAST), tmp_path / "alone.json", verbose=False)
+    beside = compare(CompareConfig(methods=("dcmh",), **{**FAST, "bits": (4, 8)}), tmp_path / "beside.json",
+                     verbose=False)
+    cell = next(r for r in beside["runs"] if r["n_bits"] == 8)
+    assert cell["ap_per_query"] == alone["runs"][0]["ap_per_query"]
+
+
+def test_reproduction_is_identical_on_the_same_platform_and_catches_a_changed_number(first_run, tmp_path):
+    stored = load_results(first_run[0])
+    again = experiments.reproduce(stored, ["random", "hashnet"], [8], [0], tmp_path / "again.json")
+    rows = experiments.reproduction_report(stored, again)
+    assert [row["cell"] for row in rows] == [("random", 8, 0), ("hashnet", 8, 0)]
+    assert all(row["identical"] and row["same_platform"] and row["within_tolerance"] for row in rows)
+    doctored = copy.deepcopy(stored)
+    run = next(r for r in doctored["runs"] if r["method"] == "hashnet")
+    run["ap_per_query"]["mri_to_pet"][0] = 1.0 if run["ap_per_query"]["mri_to_pet"][0] != 1.0 else 0.5
+    rows = experiments.reproduction_report(doctored, again)
+    assert not rows[1]["identical"] and not rows[1]["within_tolerance"]
+    # on another platform a difference within the tolerance passes, a larger one does not
+    elsewhere = copy.deepcopy(again)
+    elsewhere["invocations"][-1]["platform"] = "another-os"
+    run = next(r for r in elsewhere["runs"] if r["method"] == "hashnet")
+    run["map"]["mri_to_pet"] += 0.01
+    row = experiments.reproduction_report(stored, elsewhere)[1]
+    assert not row["same_platform"] and row["within_tolerance"]
+    run["map"]["mri_to_pet"] += experiments.REPRODUCTION_TOLERANCE
+    assert not experiments.reproduction_report(stored, elsewhere)[1]["within_tolerance"]
+
+
+def test_reproduce_refuses_a_configuration_it_cannot_rebuild(first_run, tmp_path):
+    stored = load_results(first_run[0])
+    stored["config"]["tier"]["batch_size"] = 7   # not what the smoke tier gives
+    with pytest.raises(ValueError, match="tier"):
+        experiments.reproduce(stored, ["random"], [8], [0], tmp_path / "x.json")
