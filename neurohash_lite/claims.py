@@ -136,19 +136,16 @@ def _done_runs(results: dict, method: str) -> dict:
             if run["method"] == method and run["status"] == "done"}
 
 
-def _per_query(run: dict, direction: str, score: str) -> list:
+def _per_query(run: dict, direction: str, score) -> list:
     if score == "ap":
         return run["ap_per_query"][direction]
-    if score.startswith("ndcg@"):
-        stored = run["ndcg_per_query"][direction]
-        if score[5:] not in stored:
-            raise ValueError(f"score={score!r}: the run stores nDCG at k = {', '.join(stored) or 'none'}")
-        return stored[score[5:]]
-    raise ValueError(f"score={score!r} must be 'ap' or 'ndcg@k' (k a stored cut-off)")
+    if callable(score):
+        return list(score(run, direction))
+    raise ValueError(f"score={score!r} must be 'ap' or a function score(run, direction) -> per-query values")
 
 
-def _per_subject(run: dict, direction: str, score: str = "ap") -> np.ndarray:
-    """A score of one run per subject (AP, or nDCG@k), NaN where a query had nothing to find."""
+def _per_subject(run: dict, direction: str, score="ap") -> np.ndarray:
+    """A score of one run per subject (AP by default), NaN where a query had nothing to find."""
     if direction not in DIRECTIONS:
         raise ValueError(f"direction={direction!r} must be one of {DIRECTIONS}")
     values = {d: np.array([np.nan if v is None else v for v in _per_query(run, d, score)], dtype=float)
@@ -159,7 +156,7 @@ def _per_subject(run: dict, direction: str, score: str = "ap") -> np.ndarray:
 
 
 def _compare(pairs: dict, direction_a: str, direction_b: str, n_resamples: int, seed: int,
-             score: str = "ap") -> PairedDifference:
+             score="ap") -> PairedDifference:
     if not pairs:
         raise ValueError("no (K, seed) run holds both sides of the comparison")
     per_run, groups = {}, []
@@ -175,7 +172,7 @@ def _compare(pairs: dict, direction_a: str, direction_b: str, n_resamples: int, 
 
 
 def paired_difference(results: dict, method: str, other: str, *, bits=None, direction: str = "both",
-                      n_resamples: int = 2000, seed: int = 0, score: str = "ap",
+                      n_resamples: int = 2000, seed: int = 0, score="ap",
                       other_results: dict | None = None) -> PairedDifference:
     """How much ``method`` beats ``other``: D with its bootstrap interval.
 
@@ -190,9 +187,11 @@ def paired_difference(results: dict, method: str, other: str, *, bits=None, dire
     direction : {"both", "mri_to_pet", "pet_to_mri"}
     n_resamples, seed : int
         Of the bootstrap.
-    score : str
-        ``"ap"`` (mAP, the default) or ``"ndcg@k"`` for a stored cut-off k
-        (graded relevance).
+    score : "ap" or callable
+        ``"ap"`` (the stored per-query APs, so D is a difference of mAPs) or
+        a function ``score(run, direction)`` giving one value per query in
+        the stored query order (NaN or None where undefined), e.g. nDCG
+        from :func:`neurohash_lite.experiments.ndcg_per_query`.
     other_results : dict, optional
         Where ``other``'s runs are, when not in ``results`` (e.g. the same
         method's stored and re-trained runs); its query order must be the same.
@@ -214,7 +213,7 @@ def paired_difference(results: dict, method: str, other: str, *, bits=None, dire
 
 
 def direction_gap(results: dict, method: str, *, bits=None, n_resamples: int = 2000,
-                  seed: int = 0, score: str = "ap") -> PairedDifference:
+                  seed: int = 0, score="ap") -> PairedDifference:
     """sMRI → PET minus PET → sMRI for one method, subject by subject.
 
     A subject's MRI is the M→P query and its PET the P→M query, so the two

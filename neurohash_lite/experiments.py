@@ -27,12 +27,13 @@ Adding a method is one line here and its entry point in its own module.
 
 The JSON (:func:`validate_results` checks it) holds the configuration,
 every hyper-parameter of every run, mAP@ALL in both directions, every
-query's AP and nDCG (graded relevance from disease severity,
-:func:`neurohash_lite.metrics.severity_relevance`), and every query's
-histogram of database items per Hamming distance (relevant, and all): the
-tie-aware AP, precision@k and the PR curves by radius all follow from it
-exactly (:func:`run_histograms`, :func:`precision_at_k_curve`,
-:func:`pr_radius_curve`), and validation recomputes every stored AP from it.
+query's AP, and the ±1 codes themselves (packed, base64) of every query and
+database scan in both modalities, with each seed's query and database
+subjects, diagnoses and disease severities. Any metric follows from them
+exactly: the tie-aware precision@k and PR curves by radius
+(:func:`precision_at_k_curve`, :func:`pr_radius_curve`), nDCG with graded
+relevance (:func:`ndcg_per_query`), and validation recomputes every stored
+AP from the stored codes, so a number edited by hand does not pass.
 It also holds training time and the provenance of every invocation (git
 commit, device, package versions, wall time). It is rewritten (to a
 temporary file, then renamed) after every run, so an interrupted comparison
@@ -45,6 +46,7 @@ training).
 from __future__ import annotations
 
 import argparse
+import base64
 import dataclasses
 import json
 import math
@@ -64,12 +66,14 @@ import torch
 
 from neurohash_lite import cvh, dcpha_model, metrics
 from neurohash_lite.data import load_tier_cohort
+from neurohash_lite.retrieval import pack_codes, unpack_codes
 from neurohash_lite.losses import AHSLoss, CSQLoss, DCMHLoss, DPSHLoss, TripletHashingLoss
 from neurohash_lite.runner import MethodRun, NotApplicable, RunContext, random_codes, run_hashnet, run_loss, seed_data
 from neurohash_lite.runtime import environment_report, resolve_tier, select_device
 
 __all__ = ["Method", "METHODS", "SETTINGS", "CompareConfig", "compare", "validate_results", "load_results",
-           "run_histograms", "precision_at_k_curve", "pr_radius_curve", "reproduce", "reproduction_report",
+           "run_codes", "run_histograms", "precision_at_k_curve", "pr_radius_curve", "ndcg_per_query",
+           "reproduce", "reproduction_report",
            "same_platform", "summary_rows", "format_table",
            "seeds_layout_table", "main"]
 
@@ -105,14 +109,14 @@ SETTINGS = {
 }
 
 FORMAT = "neurohash-compare"
-#: 2 added every query's AP; 3 replaced the stored curves by every query's
-#: distance histograms, added nDCG per query, the setting and ``--rerun``.
+#: 2 added every query's AP; 3 replaced the stored curves by the codes
+#: themselves and each seed's subjects, and added the setting.
 VERSION = 3
 #: Configuration fields that must agree for ``--resume`` to add to a file.
 SHARED_FIELDS = ("scale", "tier", "epochs", "pretrain_epochs", "lr", "cohort_seed", "protocol")
 DIRECTIONS = ("mri_to_pet", "pet_to_mri")
-#: Cut-offs of the stored per-query nDCG (capped at the database size).
-NDCG_KS = (10, 100)
+#: The four code arrays of a run: part and modality.
+CODE_ARRAYS = (("query", "mri"), ("query", "pet"), ("database", "mri"), ("database", "pet"))
 
 
 @dataclass
@@ -296,52 +300,112 @@ def _is_number(value) -> bool:
     return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
-def _pack_histograms(relevant: np.ndarray, total: np.ndarray) -> dict:
-    """Each query's histograms trimmed to the distances where something lies:
-    ``offset[q]`` is the first distance, then one count per distance up to the last."""
-    packed = {"offset": [], "relevant": [], "total": []}
-    for r_row, n_row in zip(relevant, total):
-        occupied = np.flatnonzero(n_row)
-        first, last = int(occupied[0]), int(occupied[-1]) + 1
-        packed["offset"].append(first)
-        packed["relevant"].append(r_row[first:last].tolist())
-        packed["total"].append(n_row[first:last].tolist())
-    return packed
+def _encode_codes(codes: np.ndarray) -> str:
+    return base64.b64encode(pack_codes(codes).tobytes()).decode("ascii")
 
 
-def run_histograms(run: dict, direction: str) -> tuple[np.ndarray, np.ndarray]:
-    """A run's per-query histograms of one direction, as :func:`neurohash_lite.metrics.hamming_histograms` gives them.
+def _decode_codes(text: str, n_codes: int, n_bits: int) -> np.ndarray:
+    packed = np.frombuffer(base64.b64decode(text.encode("ascii"), validate=True), dtype=np.uint8)
+    width = (n_bits + 7) // 8
+    if packed.size != n_codes * width:
+        raise ValueError(f"{packed.size} bytes hold no {n_codes} codes of {n_bits} bits")
+    return unpack_codes(packed.reshape(n_codes, width), n_bits)
+
+
+def run_codes(results: dict, run: dict) -> dict:
+    """A run's codes and their subjects' labels and severities, as numpy arrays.
+
+    Returns
+    -------
+    dict
+        ``codes[part, modality]`` (±1 int8, (n, K)) for each of
+        :data:`CODE_ARRAYS`; ``codes[part, "labels"]`` (int64) and
+        ``codes[part, "severity"]`` (float64, NaN where unknown) for
+        ``part`` in ``"query"``, ``"database"``.
+    """
+    split = results["splits"][str(run["seed"])]
+    codes = {}
+    for part in ("query", "database"):
+        codes[part, "labels"] = np.asarray(split[part]["labels"], dtype=np.int64)
+        codes[part, "severity"] = np.array([np.nan if v is None else v for v in split[part]["severity"]], dtype=float)
+    for part, modality in CODE_ARRAYS:
+        codes[part, modality] = _decode_codes(run["codes"][f"{part}_{modality}"], len(codes[part, "labels"]),
+                                              run["n_bits"])
+    return codes
+
+
+def _direction(codes: dict, direction: str):
+    query_modality, database_modality = ("mri", "pet") if direction == "mri_to_pet" else ("pet", "mri")
+    return codes["query", query_modality], codes["database", database_modality]
+
+
+def run_histograms(results: dict, run: dict, direction: str) -> tuple[np.ndarray, np.ndarray]:
+    """A run's per-query histograms of one direction (:func:`neurohash_lite.metrics.hamming_histograms`).
 
     Returns
     -------
     relevant, total : ndarray, shape (Q, K + 1), int64
         Relevant and all database items at each Hamming distance of each query.
     """
-    packed = run["histograms"][direction]
-    n_query, bins = len(packed["offset"]), run["n_bits"] + 1
-    relevant = np.zeros((n_query, bins), dtype=np.int64)
-    total = np.zeros((n_query, bins), dtype=np.int64)
-    for q, (first, r_row, n_row) in enumerate(zip(packed["offset"], packed["relevant"], packed["total"])):
-        relevant[q, first:first + len(r_row)] = r_row
-        total[q, first:first + len(n_row)] = n_row
-    return relevant, total
+    codes = run_codes(results, run)
+    query, database = _direction(codes, direction)
+    return metrics.hamming_histograms(query, database, codes["query", "labels"], codes["database", "labels"])
 
 
-def precision_at_k_curve(run: dict, direction: str, ks) -> np.ndarray:
+def precision_at_k_curve(results: dict, run: dict, direction: str, ks) -> np.ndarray:
     """Mean precision@k over the run's queries, ties at their expectation
     (:func:`neurohash_lite.metrics.precision_at_k`), for each k in ``ks``
     (capped at the database size)."""
-    relevant, total = run_histograms(run, direction)
+    relevant, total = run_histograms(results, run, direction)
     n_db = int(total[0].sum())
     ks = [min(int(k), n_db) for k in ks]
     return np.array([(metrics.expected_relevant_in_top_k(relevant, total, k) / k).mean() for k in ks])
 
 
-def pr_radius_curve(run: dict, direction: str, average: str = "micro"):
+def pr_radius_curve(results: dict, run: dict, direction: str, average: str = "micro"):
     """Precision and recall of hash lookup at every radius r = 0..K
     (:func:`neurohash_lite.metrics.pr_curve_hamming_radius`)."""
-    relevant, total = run_histograms(run, direction)
+    relevant, total = run_histograms(results, run, direction)
     return metrics.pr_from_histograms(relevant, total, average=average)
+
+
+def ndcg_per_query(results: dict, run: dict, direction: str, k: int, *, within_class: bool = False) -> np.ndarray:
+    """Every query's nDCG@k with graded relevance from disease severity
+    (:func:`neurohash_lite.metrics.severity_relevance`), ties at their expectation.
+
+    Parameters
+    ----------
+    results, run : dict
+    direction : {"mri_to_pet", "pet_to_mri"}
+    k : int
+        Cut-off (capped at the ranked list's length).
+    within_class : bool, default False
+        Rank only the database items of the query's own diagnosis, so that
+        the score measures the order *inside* the class (by severity) and
+        nothing else; by default the whole database is ranked and another
+        diagnosis has relevance 0.
+
+    Returns
+    -------
+    ndarray, shape (Q,), float64
+        NaN for a query with nothing relevant, or where severity is unknown.
+    """
+    codes = run_codes(results, run)
+    query, database = _direction(codes, direction)
+    q_labels, d_labels = codes["query", "labels"], codes["database", "labels"]
+    q_severity, d_severity = codes["query", "severity"], codes["database", "severity"]
+    if not (np.isfinite(q_severity).all() and np.isfinite(d_severity).all()):
+        return np.full(len(q_labels), np.nan)
+    relevance = metrics.severity_relevance(q_labels, d_labels, q_severity, d_severity)
+    if not within_class:
+        return metrics.ndcg_at_k(query, database, relevance, min(k, len(d_labels)), per_query=True).ndcg
+    scores = np.full(len(q_labels), np.nan)
+    for q, label in enumerate(q_labels):
+        same = d_labels == label
+        if same.any():
+            scores[q] = metrics.ndcg_at_k(query[q:q + 1], database[same], relevance[q:q + 1, same],
+                                          min(k, int(same.sum())), per_query=True).ndcg[0]
+    return scores
 
 
 def expected_cells(results: dict) -> list[tuple]:
@@ -353,8 +417,8 @@ def expected_cells(results: dict) -> list[tuple]:
 def validate_results(results, name: str = "results", *, complete: bool = True) -> None:
     """Check a results object against the format :func:`compare` writes.
 
-    Every stored AP is recomputed from the query's stored histograms, so a
-    number edited by hand (or by a bug) does not pass.
+    Every stored AP is recomputed from the stored codes, so a number edited
+    by hand (or by a bug) does not pass.
 
     Parameters
     ----------
@@ -382,6 +446,7 @@ def validate_results(results, name: str = "results", *, complete: bool = True) -
     for i, item in enumerate(invocations):
         for key in ("git_commit", "device", "platform", "packages", "started_at", "wall_seconds"):
             _require(isinstance(item, dict) and key in item, f"{name}: invocations[{i}] lacks {key!r}")
+    _validate_splits(results, name)
     runs = results.get("runs")
     _require(isinstance(runs, list), f"{name}: 'runs' must be a list")
     seen = set()
@@ -404,14 +469,15 @@ def validate_results(results, name: str = "results", *, complete: bool = True) -
             continue
         _require(_is_number(run["train_seconds"]) and run["train_seconds"] >= 0,
                  f"{where}: train_seconds must be a number >= 0")
-        _validate_scores(run, where)
+        _require(str(run["seed"]) in results["splits"], f"{where}: no split stored for seed {run['seed']}")
+        _validate_scores(results, run, where)
     if complete:
         for cell in expected_cells(results):
             _require(cell in seen, f"{name}: no run for method {cell[0]!r}, K = {cell[1]}, seed {cell[2]} "
                                    "(a cell of the configuration): finish it with --resume")
 
 
-def _validate_scores(run: dict, where: str) -> None:
+def _validate_scores(results: dict, run: dict, where: str) -> None:
     scores = run.get("map")
     _require(isinstance(scores, dict), f"{where} lacks 'map'")
     for direction in DIRECTIONS + ("mean",):
@@ -419,62 +485,61 @@ def _validate_scores(run: dict, where: str) -> None:
         _require(_is_number(value) and 0.0 <= value <= 1.0, f"{where}: map.{direction} must be in [0, 1]")
     _require(abs(scores["mean"] - (scores["mri_to_pet"] + scores["pet_to_mri"]) / 2) < 1e-9,
              f"{where}: map.mean is not the mean of both directions")
-    per_query, histograms = run.get("ap_per_query"), run.get("histograms")
+    per_query, stored_codes = run.get("ap_per_query"), run.get("codes")
     _require(isinstance(per_query, dict), f"{where} lacks 'ap_per_query'")
-    _require(isinstance(histograms, dict), f"{where} lacks 'histograms'")
+    _require(isinstance(stored_codes, dict) and all(isinstance(stored_codes.get(f"{p}_{m}"), str)
+                                                    for p, m in CODE_ARRAYS),
+             f"{where}: codes must hold {', '.join(f'{p}_{m}' for p, m in CODE_ARRAYS)} (base64)")
+    try:
+        codes = run_codes(results, run)
+    except (KeyError, TypeError, ValueError) as error:
+        raise ValueError(f"{where}: the codes cannot be read with the split of seed {run['seed']}: {error}") from None
     for direction in DIRECTIONS:
         values = per_query.get(direction)
-        _require(isinstance(values, list) and values and all(
+        _require(isinstance(values, list) and len(values) == len(codes["query", "labels"]) and all(
             v is None or (_is_number(v) and 0.0 <= v <= 1.0) for v in values),
-            f"{where}: ap_per_query.{direction} must be a non-empty list of APs in [0, 1] (null if skipped)")
+            f"{where}: ap_per_query.{direction} must hold one AP in [0, 1] (null if skipped) per query")
         kept = [v for v in values if v is not None]
         _require(bool(kept) and abs(sum(kept) / len(kept) - scores[direction]) < 1e-9,
                  f"{where}: ap_per_query.{direction} does not average to map.{direction}")
-        packed = histograms.get(direction)
-        _require(isinstance(packed, dict) and all(isinstance(packed.get(part), list) and len(packed[part]) == len(values)
-                                                  for part in ("offset", "relevant", "total")),
-                 f"{where}: histograms.{direction} must hold offset, relevant and total for every query")
-        try:
-            relevant, total = run_histograms(run, direction)
-        except (TypeError, ValueError) as error:
-            raise ValueError(f"{where}: histograms.{direction} do not fit K + 1 distances: {error}") from None
-        _require(bool((relevant >= 0).all() and (relevant <= total).all()),
-                 f"{where}: histograms.{direction}: relevant counts must lie in [0, total]")
-        _require(len(set(total.sum(axis=1).tolist())) == 1,
-                 f"{where}: histograms.{direction}: every query must see the same database")
+        query, database = _direction(codes, direction)
+        relevant, total = metrics.hamming_histograms(query, database, codes["query", "labels"],
+                                                     codes["database", "labels"])
         recomputed = metrics.expected_average_precision(relevant, total)
         for q, (stored, again) in enumerate(zip(values, recomputed)):
             _require((stored is None) == bool(np.isnan(again)) and (stored is None or abs(stored - again) < 1e-9),
-                     f"{where}: ap_per_query.{direction}[{q}] = {stored} but its histogram gives {again:.12g}")
-        ndcg = run.get("ndcg_per_query", {}).get(direction)
-        _require(isinstance(ndcg, dict) and all(
-            isinstance(v, list) and len(v) == len(values) and all(x is None or (_is_number(x) and 0 <= x <= 1 + 1e-12)
-                                                                  for x in v) for v in ndcg.values()),
-            f"{where}: ndcg_per_query.{direction} must map each k to one nDCG in [0, 1] (or null) per query")
+                     f"{where}: ap_per_query.{direction}[{q}] = {stored} but its codes give {again:.12g}")
+
+
+def _validate_splits(results: dict, name: str) -> None:
+    splits = results.get("splits")
+    _require(isinstance(splits, dict), f"{name}: 'splits' must be an object (one entry per seed)")
+    for seed, split in splits.items():
+        for part in ("query", "database"):
+            entry = split.get(part) if isinstance(split, dict) else None
+            _require(isinstance(entry, dict) and all(isinstance(entry.get(key), list)
+                                                     for key in ("subjects", "labels", "severity")),
+                     f"{name}: splits.{seed}.{part} must hold subjects, labels and severity")
+            _require(len(entry["subjects"]) == len(entry["labels"]) == len(entry["severity"]) > 0,
+                     f"{name}: splits.{seed}.{part}: subjects, labels and severity differ in length")
 
 
 # --------------------------------------------------------------------------
 # One run
 # --------------------------------------------------------------------------
-def _scores(codes: dict, query_severity: np.ndarray, database_severity: np.ndarray) -> dict:
+def _scores(codes: dict) -> dict:
     q_labels, d_labels = codes["query", "labels"], codes["database", "labels"]
-    pairs = {"mri_to_pet": (codes["query", "mri"], codes["database", "pet"]),
-             "pet_to_mri": (codes["query", "pet"], codes["database", "mri"])}
-    graded = np.isfinite(query_severity).all() and np.isfinite(database_severity).all()
-    relevance = metrics.severity_relevance(q_labels, d_labels, query_severity, database_severity) if graded else None
-    ks = sorted({min(k, len(d_labels)) for k in NDCG_KS})
-    out = {"map": {}, "ap_per_query": {}, "ndcg_per_query": {}, "histograms": {}}
-    for direction, (query, database) in pairs.items():
+    out = {"map": {}, "ap_per_query": {}}
+    for direction in DIRECTIONS:
+        query, database = _direction(codes, direction)
         relevant, total = metrics.hamming_histograms(query, database, q_labels, d_labels)
         ap = metrics.expected_average_precision(relevant, total)
         kept = ap[np.isfinite(ap)]
         out["map"][direction] = float(kept.mean()) if kept.size else float("nan")
         # per query, in the query set's order (the same for every method of a seed): paired comparisons
         out["ap_per_query"][direction] = [None if np.isnan(v) else float(v) for v in ap]
-        out["histograms"][direction] = _pack_histograms(relevant, total)
-        out["ndcg_per_query"][direction] = {} if relevance is None else {
-            str(k): metrics.ndcg_at_k(query, database, relevance, k, per_query=True).ndcg.tolist() for k in ks}
     out["map"]["mean"] = (out["map"]["mri_to_pet"] + out["map"]["pet_to_mri"]) / 2
+    out["codes"] = {f"{part}_{modality}": _encode_codes(codes[part, modality]) for part, modality in CODE_ARRAYS}
     return out
 
 
@@ -486,7 +551,7 @@ def _run_one(method: str, n_bits: int, context: RunContext) -> dict:
     except NotApplicable as reason:
         return {**run, "status": "not_applicable", "reason": str(reason), "hyperparameters": {},
                 "train_seconds": 0.0, "finished_at": _now()}
-    scores = _scores(result.codes, context.data.query_severity, context.data.database_severity)
+    scores = _scores(result.codes)
     return {**run, "status": "done", **scores, "train_seconds": float(result.seconds),
             "epochs_run": int(result.epochs_run), "hyperparameters": result.hyperparameters, "finished_at": _now()}
 
@@ -494,6 +559,18 @@ def _run_one(method: str, n_bits: int, context: RunContext) -> dict:
 # --------------------------------------------------------------------------
 # The comparison
 # --------------------------------------------------------------------------
+def _split_record(data) -> dict:
+    """The query and database subjects of a seed, with the diagnoses and severities metrics need."""
+    record = {}
+    for part, dataset, subjects, severity in (
+            ("query", data.query, data.query_subjects, data.query_severity),
+            ("database", data.database, data.database_subjects, data.database_severity)):
+        record[part] = {"subjects": [str(s) for s in subjects],
+                        "labels": dataset.labels[dataset.indices].tolist(),
+                        "severity": [round(float(v), 12) if np.isfinite(v) else None for v in severity]}
+    return record
+
+
 def _setting_name(preset: str, protocol: str) -> str:
     return f"{preset}-{protocol}"
 
@@ -505,8 +582,7 @@ def _config_record(config: CompareConfig, tier) -> dict:
             "seeds": list(config.seeds), "bits": list(config.bits), "methods": list(config.methods),
             "epochs": config.epochs, "pretrain_epochs": config.pretrain_epochs, "lr": config.lr,
             "cohort_seed": config.cohort_seed, "protocol": config.protocol,
-            "metric": "mAP@ALL, ties='expected'; nDCG@k with severity_relevance, ties='expected'",
-            "ndcg_ks": list(NDCG_KS)}
+            "metric": "mAP@ALL, ties='expected'"}
 
 
 def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = False, rerun=(), data_dir=None,
@@ -565,7 +641,8 @@ def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = Fal
         results["config"]["methods"] = [m for m in METHODS if m in known]
         results["runs"] = [r for r in results["runs"] if r["method"] not in rerun]
     else:
-        results = {"format": FORMAT, "version": VERSION, "config": record, "invocations": [], "runs": []}
+        results = {"format": FORMAT, "version": VERSION, "config": record, "splits": {}, "invocations": [],
+                   "runs": []}
     invocation = {**provenance(device), "started_at": started_at, "wall_seconds": 0.0, "rerun": rerun, "ran": [],
                   "skipped": []}
     results["invocations"].append(invocation)
@@ -582,6 +659,7 @@ def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = Fal
         context = RunContext(config, tier, device, int(cohort.mri.shape[1]),
                              seed_data(cohort, seed, protocol=config.protocol))
         results["config"].setdefault("split_sizes", {})[str(seed)] = context.data.sizes
+        results["splits"][str(seed)] = _split_record(context.data)
         for method, n_bits in todo:
             run = _json_ready(_run_one(method, n_bits, context))
             results["runs"].append(run)

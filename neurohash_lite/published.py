@@ -23,6 +23,7 @@ __all__ = [
     "load_published",
     "published_table",
     "published_methods",
+    "side_by_side_table",
 ]
 
 #: Where the CSV lives in the repository (the package is installed editable,
@@ -180,3 +181,83 @@ def published_methods(rows: list[dict], paper: str, table, *, printed: bool = Fa
     """
     key = "method" if printed else "method_id"
     return list(dict.fromkeys(row[key] for row in _select(rows, paper, table)))
+
+
+_ARROWS = {"mri_to_pet": "M→P", "pet_to_mri": "P→M", "mean": "Aver",
+           "image_to_text": "I→T", "text_to_image": "T→I"}
+
+
+def side_by_side_table(rows: list[dict], paper: str, table, ours: dict, *, names: dict | None = None,
+                       extra_methods=(), digits: int = 3) -> str:
+    """A published table in its paper's layout, every printed row followed by ours.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The output of :func:`load_published`.
+    paper, table
+        Which table (see :func:`published_table`).
+    ours : dict
+        ``{(method_id, n_bits, direction): (mean, std)}`` over seeds, for the
+        methods this book ran on the matching setting (``direction`` as in
+        the CSV, ``"mean"`` for the average of the two directions).
+    names : dict, optional
+        Display name of a method id for the extra rows.
+    extra_methods : sequence of str
+        Method ids run here that the paper's table does not have, appended
+        as "ours" rows after the printed ones.
+    digits : int
+        Decimals of our cells (the papers print four).
+
+    Returns
+    -------
+    str
+        A markdown table. Tao & An's Table I has one block per direction
+        (its "Task" column), Wang & Zeng's tables one column per direction
+        and K with the "Aver" column. A method this book does not implement
+        yet keeps its printed row and reads "not implemented yet" in ours.
+    """
+    chosen = _select(rows, paper, table)
+    values = published_table(rows, paper, table)
+    bits = sorted({row["n_bits"] for row in chosen})
+    directions = list(dict.fromkeys(row["direction"] for row in chosen))
+    printed = dict(zip(published_methods(rows, paper, table), published_methods(rows, paper, table, printed=True)))
+    names = names or {}
+
+    implemented = {key[0] for key in ours}
+
+    def our_cells(method, columns):
+        if method not in implemented:
+            return ["not implemented yet"] + [""] * (len(columns) - 1)
+        return [f"{ours[method, k, d][0]:.{digits}f} ± {ours[method, k, d][1]:.{digits}f}"
+                if (method, k, d) in ours else "n/a" for k, d in columns]
+
+    methods = list(printed) + [m for m in extra_methods if m not in printed]
+    if "mean" not in directions:  # Tao & An: a block of rows per direction
+        columns_of = {d: [(k, d) for k in bits] for d in directions}
+        lines = ["| task | method | | " + " | ".join(f"{k} bits" for k in bits) + " |",
+                 "|---|---|---|" + "---|" * len(bits)]
+        for direction in directions:
+            task = _ARROWS[direction]  # printed once, on the block's first row
+            for method in methods:
+                if method in printed:
+                    lines.append(f"| {task} | {printed[method]} | paper | "
+                                 + " | ".join(f"{values[method, k, direction]:.4f}" for k in bits) + " |")
+                    task, label = "", ""
+                else:
+                    label = names.get(method, method)
+                lines.append(f"| {task} | {label} | ours | " + " | ".join(our_cells(method, columns_of[direction]))
+                             + " |")
+                task = ""
+        return "\n".join(lines)
+    columns = [(k, d) for k in bits for d in directions]
+    lines = ["| method | | " + " | ".join(f"{k} {_ARROWS[d]}" for k, d in columns) + " |",
+             "|---|---|" + "---|" * len(columns)]
+    for method in methods:
+        label = printed.get(method, names.get(method, method))
+        if method in printed:
+            lines.append(f"| {label} | paper | " + " | ".join(f"{values[method, k, d]:.4f}" for k, d in columns) + " |")
+            label = ""
+        lines.append(f"| {label} | ours | " + " | ".join(our_cells(method, columns)) + " |")
+    return "\n".join(lines)
+

@@ -58,8 +58,10 @@ DCPHA_VALIDATION_FRACTION = 0.1
 class SeedData:
     """The split of one seed and everything the methods share on it.
 
-    ``query_severity`` and ``database_severity`` are the subjects' latent
-    disease severities (NaN on real data), for graded relevance.
+    ``query_subjects`` and ``database_subjects`` are the participant ids of
+    the query and database rows; ``query_severity`` and
+    ``database_severity`` their latent disease severities (NaN on real
+    data), for graded relevance.
     """
 
     seed: int
@@ -71,6 +73,8 @@ class SeedData:
     mri_pretrain: ImageDataset
     pet_pretrain: ImageDataset
     sizes: dict
+    query_subjects: np.ndarray
+    database_subjects: np.ndarray
     query_severity: np.ndarray
     database_severity: np.ndarray
     pretrained: dict | None = None
@@ -100,6 +104,8 @@ def seed_data(cohort, seed: int, protocol: str = "ahs") -> SeedData:
         mri_pretrain=ImageDataset.from_cohort(cohort, "mri", pretraining_indices(cohort, splits)),
         pet_pretrain=ImageDataset.from_cohort(cohort, "pet", splits.train),
         sizes=splits.sizes(),
+        query_subjects=cohort.paired_subject_ids[splits.query],
+        database_subjects=cohort.paired_subject_ids[splits.database],
         query_severity=severity[splits.query],
         database_severity=severity[splits.database],
     )

@@ -6,6 +6,7 @@ import copy
 import json
 import os
 
+import numpy as np
 import pytest
 
 from neurohash_lite import experiments
@@ -33,11 +34,16 @@ def test_results_json_validates_and_holds_every_run(first_run):
     for run in on_disk["runs"]:
         assert run["status"] == "done"
         assert 0 <= run["map"]["mri_to_pet"] <= 1 and 0 <= run["map"]["pet_to_mri"] <= 1
-        relevant, total = experiments.run_histograms(run, "mri_to_pet")
+        relevant, total = experiments.run_histograms(on_disk, run, "mri_to_pet")
         assert relevant.shape == total.shape == (len(run["ap_per_query"]["mri_to_pet"]), 9)
-        radii, precision, recall = experiments.pr_radius_curve(run, "mri_to_pet")
+        radii, precision, recall = experiments.pr_radius_curve(on_disk, run, "mri_to_pet")
         assert len(recall) == 9 and recall[-1] == 1.0
-        assert set(run["ndcg_per_query"]["mri_to_pet"]) == {"10", str(min(100, int(total[0].sum())))}
+        codes = experiments.run_codes(on_disk, run)
+        assert codes["query", "mri"].shape == (len(codes["query", "labels"]), 8)
+        assert set(np.unique(codes["database", "pet"])) <= {-1, 1}
+    split = on_disk["splits"]["0"]
+    assert len(split["query"]["subjects"]) == len(split["query"]["labels"]) == len(split["query"]["severity"])
+    assert all(0 <= s <= 1.5 for s in split["database"]["severity"])
     hashnet = next(r for r in on_disk["runs"] if r["method"] == "hashnet")
     assert hashnet["hyperparameters"]["continuation_stages"] == [[1, 1.0]]
     assert hashnet["hyperparameters"]["alpha"] == pytest.approx(10 / 8)
@@ -107,6 +113,19 @@ def test_cvh_with_more_bits_than_directions_is_marked_not_applicable(tmp_path):
     validate_results(results)
 
 
+def _swap_two_database_codes(results):
+    """Codes of two database items of different diagnoses exchanged: the stored APs no longer follow."""
+    run = results["runs"][0]  # the random codes: every item has its own code
+    codes = experiments.run_codes(results, run)
+    labels = codes["database", "labels"]
+    i, j = 0, int(np.flatnonzero(labels != labels[0])[0])
+    pet = codes["database", "pet"].copy()
+    pet[[i, j]] = pet[[j, i]]
+    if np.array_equal(pet, codes["database", "pet"]):
+        pet[i] = -pet[i]
+    run["codes"]["database_pet"] = experiments._encode_codes(pet)
+
+
 def _doctor_one_ap(results):
     """Change one query's AP and another's in the opposite direction: the mean still holds."""
     run = results["runs"][2]
@@ -123,15 +142,16 @@ def test_validation_names_the_broken_field(first_run):
         (lambda r: r["runs"][0]["map"].update(mri_to_pet=1.5), "map.mri_to_pet"),
         (lambda r: r["runs"][1].update(method="svm"), "unknown method"),
         (lambda r: r["runs"].append(copy.deepcopy(r["runs"][0])), "duplicate run"),
-        (lambda r: r["runs"][2]["histograms"]["pet_to_mri"]["offset"].pop(), "histograms.pet_to_mri"),
-        (lambda r: r["runs"][2]["histograms"]["pet_to_mri"]["offset"].__setitem__(0, 8), "K \\+ 1 distances"),
-        (lambda r: r["runs"][2]["histograms"]["pet_to_mri"]["total"][0].__setitem__(0, 99), "same database"),
-        (lambda r: r["runs"][2]["ndcg_per_query"]["pet_to_mri"]["10"].pop(), "ndcg_per_query"),
+        (lambda r: r["runs"][2]["codes"].pop("database_pet"), "codes must hold"),
+        (lambda r: r["runs"][2]["codes"].update(query_mri=r["runs"][2]["codes"]["database_mri"]), "cannot be read"),
+        (lambda r: r["splits"]["0"]["query"]["labels"].pop(), "differ in length"),
+        (lambda r: r["splits"].pop("0"), "no split stored for seed 0"),
+        (_swap_two_database_codes, "its codes give"),
         (lambda r: r["config"].pop("lr"), "'lr'"),
         (lambda r: r["runs"][2]["ap_per_query"]["mri_to_pet"].__setitem__(0, 1.0 - 1e-3
                                                                           - r["runs"][2]["ap_per_query"]["mri_to_pet"][0]),
          "does not average"),
-        (_doctor_one_ap, "histogram gives"),
+        (_doctor_one_ap, "its codes give"),
         (lambda r: r["runs"].pop(1), "no run for method 'cvh', K = 8, seed 0"),
         (lambda r: r["runs"][3].pop("ap_per_query"), "ap_per_query"),
     ]
@@ -242,26 +262,31 @@ def test_dcpha_setting_holds_out_validation_from_training_and_uses_the_papers_we
     assert len(dcpha["ap_per_query"]["mri_to_pet"]) == sizes["database"]
 
 
-def test_curves_from_histograms_equal_the_metrics_on_the_codes():
-    import numpy as np
-
+def test_curves_and_ndcg_from_the_stored_codes_equal_the_metrics(first_run):
     from neurohash_lite import metrics
-    rng = np.random.default_rng(0)
-    query = np.where(rng.random((7, 16)) < 0.5, -1, 1)
-    database = np.where(rng.random((30, 16)) < 0.5, -1, 1)
-    q_labels, d_labels = rng.integers(0, 3, 7), rng.integers(0, 3, 30)
-    codes = {("query", "mri"): query, ("query", "pet"): query, ("database", "mri"): database,
-             ("database", "pet"): database, ("query", "labels"): q_labels, ("database", "labels"): d_labels}
-    run = {"n_bits": 16, **experiments._scores(codes, rng.random(7), rng.random(30))}
-    run = json.loads(json.dumps(experiments._json_ready(run)))
+    results = load_results(first_run[0])
+    run = next(r for r in results["runs"] if r["method"] == "dcpha")
+    codes = experiments.run_codes(results, run)
+    query, database = codes["query", "mri"], codes["database", "pet"]
+    q_labels, d_labels = codes["query", "labels"], codes["database", "labels"]
     for average in ("micro", "macro"):
         expected = metrics.pr_curve_hamming_radius(query, database, q_labels, d_labels, average=average)
-        for got, want in zip(experiments.pr_radius_curve(run, "mri_to_pet", average), expected):
+        for got, want in zip(experiments.pr_radius_curve(results, run, "mri_to_pet", average), expected):
             np.testing.assert_allclose(got, want)
-    np.testing.assert_allclose(experiments.precision_at_k_curve(run, "pet_to_mri", [1, 5, 30, 99]),
-                               metrics.precision_at_k(query, database, q_labels, d_labels, [1, 5, 30, 30]))
+    n_db = len(d_labels)
+    np.testing.assert_allclose(experiments.precision_at_k_curve(results, run, "mri_to_pet", [1, 5, n_db + 7]),
+                               metrics.precision_at_k(query, database, q_labels, d_labels, [1, 5, n_db]))
     assert run["map"]["mri_to_pet"] == pytest.approx(
         metrics.mean_average_precision(query, database, q_labels, d_labels), abs=1e-12)
+    relevance = metrics.severity_relevance(q_labels, d_labels, codes["query", "severity"],
+                                           codes["database", "severity"])
+    np.testing.assert_allclose(experiments.ndcg_per_query(results, run, "mri_to_pet", 5),
+                               metrics.ndcg_at_k(query, database, relevance, 5, per_query=True).ndcg)
+    within = experiments.ndcg_per_query(results, run, "mri_to_pet", 5, within_class=True)
+    q = 0
+    same = d_labels == q_labels[q]
+    assert within[q] == pytest.approx(metrics.ndcg_at_k(query[:1], database[same], relevance[:1, same],
+                                                        min(5, int(same.sum()))))
 
 
 def test_a_cell_does_not_depend_on_the_other_code_lengths_of_its_invocation(tmp_path):

@@ -189,3 +189,25 @@ def test_a_missing_file_names_its_path(tmp_path):
 def test_an_unknown_table_is_an_error(rows):
     with pytest.raises(ValueError, match="no published table"):
         published_table(rows, "wang2023", "6")
+
+
+def test_side_by_side_table_keeps_the_papers_layout_and_marks_what_is_not_implemented():
+    from neurohash_lite.published import side_by_side_table
+    rows = load_published()
+    ours = {("cvh", k, d): (0.4, 0.01) for k in (16, 32, 64, 128) for d in ("mri_to_pet", "pet_to_mri")}
+    ours[("triplet", 16, "mri_to_pet")] = (0.6, 0.0)
+    lines = side_by_side_table(rows, "tao2021", "I", ours, extra_methods=["triplet"],
+                               names={"triplet": "Triplet"}).splitlines()
+    assert lines[0] == "| task | method | | 16 bits | 32 bits | 64 bits | 128 bits |"
+    assert lines[2] == "| M→P | CVH | paper | 0.3933 | 0.3842 | 0.4163 | 0.3752 |"
+    assert lines[3] == "|  |  | ours | 0.400 ± 0.010 | 0.400 ± 0.010 | 0.400 ± 0.010 | 0.400 ± 0.010 |"
+    assert lines[5] == "|  |  | ours | not implemented yet |  |  |  |"      # SePH
+    assert "| P→M | CVH | paper | 0.3913 |" in lines[2 + 15]
+    assert lines[2 + 14] == "|  | Triplet | ours | 0.600 ± 0.000 | n/a | n/a | n/a |"
+    assert len(lines) == 2 + 2 * (7 * 2 + 1)
+    ours = {("dcpha", k, d): (0.65, 0.02) for k in (16, 32, 64, 128) for d in ("mri_to_pet", "pet_to_mri", "mean")}
+    lines = side_by_side_table(rows, "wang2023", "2", ours).splitlines()
+    assert lines[0].startswith("| method | | 16 M→P | 16 P→M | 16 Aver | 32 M→P")
+    assert lines[-2].startswith("| DCPHA | paper | 0.6600 | 0.6534 | 0.6567 |")
+    assert lines[-1] == "|  | ours | " + " | ".join(["0.650 ± 0.020"] * 12) + " |"
+    assert lines[3] == "|  | ours | not implemented yet |" + "  |" * 11   # DHN
