@@ -36,7 +36,7 @@ from dataclasses import dataclass
 import numpy as np
 
 __all__ = ["DIRECTIONS", "PairedDifference", "paired_bootstrap", "paired_difference", "direction_gap",
-           "method_ranking"]
+           "code_length_gain", "method_ranking"]
 
 #: Query sets a difference can be taken over.
 DIRECTIONS = ("mri_to_pet", "pet_to_mri", "both")
@@ -222,6 +222,20 @@ def direction_gap(results: dict, method: str, *, bits=None, n_resamples: int = 2
     runs = _done_runs(results, method)
     pairs = {key: (run, run) for key, run in runs.items() if bits is None or key[0] in bits}
     return _compare(pairs, "mri_to_pet", "pet_to_mri", n_resamples, seed, score)
+
+
+def code_length_gain(results: dict, method: str, longer: int, shorter: int, *, direction: str = "both",
+                     n_resamples: int = 2000, seed: int = 0, score="ap") -> PairedDifference:
+    """What ``longer`` bits buy ``method`` over ``shorter`` ones, subject by subject.
+
+    The runs of one seed share their query set, so the K = ``longer`` and
+    K = ``shorter`` runs of a seed are paired by subject; ``per_run`` is
+    keyed ``(longer, seed)``. Positive when the longer code scores higher.
+    """
+    runs = _done_runs(results, method)
+    pairs = {(longer, s): (runs[longer, s], runs[shorter, s]) for (k, s) in runs
+             if k == longer and (shorter, s) in runs}
+    return _compare(pairs, direction, direction, n_resamples, seed, score)
 
 
 def method_ranking(results: dict, methods=None, bits=None) -> list[dict]:

@@ -128,3 +128,17 @@ def test_the_score_may_be_any_per_query_value_and_the_other_side_another_file():
         pytest.approx(0.1)
     with pytest.raises(ValueError, match="score"):
         paired_difference(results, "a", "b", score="auc")
+
+
+def test_code_length_gain_pairs_the_two_lengths_of_one_seed():
+    from neurohash_lite.claims import code_length_gain
+
+    def run(k, seed, ap):
+        return {"status": "done", "method": "m", "n_bits": k, "seed": seed,
+                "ap_per_query": {"mri_to_pet": ap, "pet_to_mri": ap}}
+
+    results = {"runs": [run(16, 0, [0.5, 0.4]), run(64, 0, [0.6, 0.6]), run(16, 1, [0.5, 0.5]),
+                        run(64, 1, [0.4, 0.5]), run(64, 2, [0.9, 0.9])]}   # seed 2 has no 16-bit run
+    gain = code_length_gain(results, "m", 64, 16)
+    assert gain.per_run == {(64, 0): pytest.approx(0.15), (64, 1): pytest.approx(-0.05)}
+    assert gain.mean == pytest.approx(0.05) and gain.wins == 1
