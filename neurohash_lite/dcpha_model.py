@@ -684,7 +684,8 @@ def run(context, n_bits: int, *, variant: str = "dcpha"):
 
     Steps 1 and 2 run ``config.pretrain_epochs`` epochs each (the budget the
     pairwise methods spend on their encoders' pretraining), step 3
-    ``config.epochs`` with early stopping on the validation set.
+    ``config.epochs``; each keeps its last epoch (see
+    :func:`neurohash_lite.runner.train_config`).
 
     Parameters
     ----------
@@ -710,13 +711,12 @@ def run(context, n_bits: int, *, variant: str = "dcpha"):
     seed_everything(data.seed)
     model = DCPHANet(n_bits, in_channels=context.in_channels, spatial_dims=tier.spatial_dims, width=tier.width)
     pretrain = config.pretrain_epochs
-    step = (lambda n: train_config(context, n, patience=False)) if pretrain else (lambda n: None)
+    step = (lambda n: train_config(context, n)) if pretrain else (lambda n: None)
     training = train_dcpha(model, data.train, objective, pretrain_encoder=step(pretrain),
-                           pretrain_decoder=step(pretrain), finetune=train_config(context, config.epochs),
-                           val_query=data.validation, val_database=data.train)
+                           pretrain_decoder=step(pretrain), finetune=train_config(context, config.epochs))
     hyper = {"objective": "DCPHAObjective", **asdict(objective), "weights_of": tier.preset if tier.preset in PAPER_WEIGHTS else "adni2", "epochs": config.epochs,
              "pretrain_epochs": pretrain, "lr": config.lr, "batch_size": tier.batch_size, "width": tier.width,
-             "patience": max(2, config.epochs // 3), "shared_encoder": model.shared_encoder,
+             "selection": "last epoch", "shared_encoder": model.shared_encoder,
              "weight_decay": TrainConfig.weight_decay}
     epochs_run = sum(len(r.history.epoch) for r in training.steps.values())
     return MethodRun(deep_codes(model, data, context.device), training.seconds, epochs_run, hyper)

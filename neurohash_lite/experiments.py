@@ -9,16 +9,16 @@ same cohort, the same split and the same training budget:
   (Tao & An: 10 % of each class queries a retrieval database of the rest),
   ``adni2-dcpha`` and ``oasis3-dcpha`` (Wang & Zeng: 80/20 train/test, the
   test set is both queries and database; DCPHA takes the paper's weights of
-  that data set). Under ``dcpha`` 10 % of each class of the training
-  subjects is held out to pick the best epoch (the protocol has no
-  validation set, and the test set is never looked at while training);
+  that data set);
 - ``pretrain_epochs`` of single-modality cross-entropy pretraining of the
   encoder(s) (shared by all pairwise methods of one seed; DCPHA's own steps
   1 and 2 get as many each), its seconds counted in the ``train_seconds``
   of every pairwise run of that seed;
 - then ``epochs`` epochs on the method's own objective (HashNet's spread
-  over its continuation stages), Adam at ``lr``, the best validation epoch
-  kept (validation queries against the training set).
+  over its continuation stages), Adam at ``lr``, and the last epoch kept:
+  a fixed budget, as both papers train, because a best epoch picked on
+  some 30 validation subjects is picked by noise. The test subjects are
+  never looked at while training.
 
 Methods (:data:`METHODS`): one plain dict from a method's id to its display
 name (as the papers print it) and its entry point ``run(context, n_bits) ->
@@ -74,7 +74,7 @@ from neurohash_lite.runtime import environment_report, resolve_tier, select_devi
 __all__ = ["Method", "METHODS", "SETTINGS", "CompareConfig", "compare", "validate_results", "load_results",
            "run_codes", "run_histograms", "precision_at_k_curve", "pr_radius_curve", "ndcg_per_query",
            "reproduce", "reproduction_report",
-           "same_platform", "summary_rows", "format_table",
+           "same_platform", "summary_rows", "summary_cells", "format_table",
            "seeds_layout_table", "main"]
 
 
@@ -582,7 +582,7 @@ def _config_record(config: CompareConfig, tier) -> dict:
             "seeds": list(config.seeds), "bits": list(config.bits), "methods": list(config.methods),
             "epochs": config.epochs, "pretrain_epochs": config.pretrain_epochs, "lr": config.lr,
             "cohort_seed": config.cohort_seed, "protocol": config.protocol,
-            "metric": "mAP@ALL, ties='expected'"}
+            "selection": "fixed budget, last epoch", "metric": "mAP@ALL, ties='expected'"}
 
 
 def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = False, rerun=(), data_dir=None,
@@ -802,6 +802,13 @@ def summary_rows(results: dict) -> list[dict]:
             row[direction] = (float(values.mean()), float(values.std()))
         rows.append(row)
     return rows
+
+
+def summary_cells(results: dict) -> dict:
+    """``{(method, K, direction): (mean, std)}`` over seeds, ``direction`` also ``"mean"``
+    (the two directions' average), as :func:`neurohash_lite.published.side_by_side_table` takes it."""
+    return {(row["method"], row["n_bits"], direction): row[direction]
+            for row in summary_rows(results) for direction in DIRECTIONS + ("mean",)}
 
 
 def format_table(results: dict) -> str:

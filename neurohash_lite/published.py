@@ -18,6 +18,8 @@ from pathlib import Path
 
 __all__ = [
     "PUBLISHED_CSV",
+    "RESULTS_DIR",
+    "results_file",
     "COLUMNS",
     "DIRECTIONS",
     "load_published",
@@ -30,6 +32,9 @@ __all__ = [
 #: so the repository root is the package folder's parent).
 PUBLISHED_CSV = Path(__file__).resolve().parent.parent / "book" / "results" / "published.csv"
 
+#: The folder of every committed results file (the published tables and the book's own grids).
+RESULTS_DIR = PUBLISHED_CSV.parent
+
 #: The CSV's columns, in order.
 COLUMNS = ("paper", "table", "dataset", "method", "method_id", "n_bits",
            "direction", "value", "in_book_data", "note")
@@ -38,6 +43,28 @@ COLUMNS = ("paper", "table", "dataset", "method", "method_id", "n_bits",
 DIRECTIONS = ("mri_to_pet", "pet_to_mri", "image_to_text", "text_to_image", "mean")
 
 _BOOLEANS = {"true": True, "false": False}
+
+
+def results_file(name: str, results_dir=None) -> Path:
+    """The path of a committed results file, checked to exist.
+
+    Parameters
+    ----------
+    name : str
+        File name, e.g. ``"book-adni2-dcpha.json"``.
+    results_dir : path-like, optional
+        Default :data:`RESULTS_DIR`, the repository's ``book/results``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Naming the path, and how to get the file (a clone of the repository).
+    """
+    path = Path(RESULTS_DIR if results_dir is None else results_dir) / name
+    if not path.is_file():
+        raise FileNotFoundError(f"{path} not found: the committed results live in book/results of the book's "
+                                "repository (clone it, or pass results_dir)")
+    return path
 
 
 def _parse_row(raw: dict, where: str) -> dict:

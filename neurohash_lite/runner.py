@@ -10,8 +10,8 @@ that trains (or fits, or draws) the method on ``context.data`` and returns
 the ±1 codes of the query and database scans in both modalities. The pieces
 here are what those entry points share:
 
-- :class:`SeedData`: the split of one seed (train, validation, query,
-  database) and the single-modality pretraining sets;
+- :class:`SeedData`: the split of one seed (train, query, database) and
+  the single-modality pretraining sets;
 - :class:`RunContext`: the comparison's configuration, tier, device and the
   seed's data;
 - :class:`MethodRun`: what a run returns;
@@ -35,7 +35,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from .data import ImageDataset, PairedDataset, assert_disjoint_subjects, hold_out_validation, make_splits
+from .data import ImageDataset, PairedDataset, assert_disjoint_subjects, make_splits
 from .data import pretraining_indices
 from .losses import ContinuationHashNet, HashNetLoss, hashnet_stages
 from .models import CrossModalHashNet
@@ -47,8 +47,6 @@ __all__ = ["SeedData", "seed_data", "RunContext", "MethodRun", "NotApplicable", 
 
 #: K of the network whose branches are pretrained (its hash layer is dropped afterwards).
 PRETRAIN_TEMPLATE_BITS = 16
-#: Share of each class of a ``dcpha`` split's training subjects held out to pick the best epoch.
-DCPHA_VALIDATION_FRACTION = 0.1
 
 
 # --------------------------------------------------------------------------
@@ -67,7 +65,6 @@ class SeedData:
     seed: int
     protocol: str
     train: PairedDataset
-    validation: PairedDataset
     query: PairedDataset
     database: PairedDataset
     mri_pretrain: ImageDataset
@@ -82,23 +79,14 @@ class SeedData:
 
 
 def seed_data(cohort, seed: int, protocol: str = "ahs") -> SeedData:
-    """Split ``cohort`` by subject for ``seed`` under ``protocol`` (DESIGN §3.3).
-
-    The ``dcpha`` protocol has no validation set; every method here keeps its
-    best validation epoch, so 10 % of each class of its training subjects is
-    held out for that (:func:`neurohash_lite.data.hold_out_validation`); the
-    test set is never looked at while training.
-    """
+    """Split ``cohort`` by subject for ``seed`` under ``protocol`` (DESIGN §3.3)."""
     splits = make_splits(cohort.paired_labels, protocol=protocol, seed=seed)
-    if protocol == "dcpha":
-        splits = hold_out_validation(splits, cohort.paired_labels, DCPHA_VALIDATION_FRACTION, seed=seed)
     assert_disjoint_subjects(splits, cohort.paired_subject_ids)
     severity = cohort.severity[cohort.paired_index]
     return SeedData(
         seed=seed,
         protocol=protocol,
         train=PairedDataset.from_cohort(cohort, splits.train),
-        validation=PairedDataset.from_cohort(cohort, splits.validation),
         query=PairedDataset.from_cohort(cohort, splits.query),
         database=PairedDataset.from_cohort(cohort, splits.database),
         mri_pretrain=ImageDataset.from_cohort(cohort, "mri", pretraining_indices(cohort, splits)),
@@ -168,12 +156,17 @@ class NotApplicable(Exception):
 # --------------------------------------------------------------------------
 # Shared training pieces
 # --------------------------------------------------------------------------
-def train_config(context: RunContext, epochs: int, patience: bool = True) -> TrainConfig:
-    """The comparison's :class:`TrainConfig`: its batch size, learning rate and seed;
-    early stopping after ``max(2, epochs // 3)`` epochs without gain."""
+def train_config(context: RunContext, epochs: int) -> TrainConfig:
+    """The comparison's :class:`TrainConfig`: its batch size, learning rate and
+    seed, a fixed budget of ``epochs`` and no early stopping.
+
+    Every method trains for its budget and keeps its last epoch, as both
+    papers do (a fixed number of iterations). Picking the best epoch on a
+    validation set of some 30 subjects would select noise: Chapter 4 shows
+    validation mAP moving by tenths from one epoch to the next.
+    """
     return TrainConfig(epochs=epochs, batch_size=context.tier.batch_size, lr=context.config.lr,
-                       device=context.device.type, seed=context.data.seed, progress=False,
-                       patience=max(2, epochs // 3) if patience else None)
+                       device=context.device.type, seed=context.data.seed, progress=False, patience=None)
 
 
 def _network(context: RunContext, n_bits: int) -> CrossModalHashNet:
@@ -216,7 +209,7 @@ def pretrained_branches(context: RunContext) -> dict:
             # the hash layer is not pretrained, but its size changes the draws of the initialisation:
             # one fixed K, so that a cell's result does not depend on which K its invocation ran
             template = _network(context, PRETRAIN_TEMPLATE_BITS)
-            config = train_config(context, context.config.pretrain_epochs, patience=False)
+            config = train_config(context, context.config.pretrain_epochs)
             for modality, dataset in (("mri", data.mri_pretrain), ("pet", data.pet_pretrain)):
                 branch = getattr(template, f"{modality}_branch")
                 result = fit(_BranchClassifier(branch), _classification_objective, dataset, config)
@@ -242,7 +235,7 @@ def public_settings(module) -> dict:
 
 
 def _shared_hyperparameters(context: RunContext) -> dict:
-    return {"epochs": context.config.epochs, "pretrain_epochs": context.config.pretrain_epochs,
+    return {"epochs": context.config.epochs, "pretrain_epochs": context.config.pretrain_epochs, "selection": "last epoch",
             "lr": context.config.lr, "batch_size": context.tier.batch_size, "width": context.tier.width,
             "weight_decay": TrainConfig.weight_decay, "pretrain_seconds_included": context.data.pretrain_seconds}
 
@@ -268,7 +261,7 @@ def dataset_arrays(dataset: PairedDataset):
 # --------------------------------------------------------------------------
 def run_loss(context: RunContext, n_bits: int, *, loss: type, options: dict | None = None) -> MethodRun:
     """A method that is a loss on the two-branch network: pretrained branches,
-    then ``fit`` on the loss, the best validation epoch kept.
+    then ``fit`` on the loss for the comparison's epochs, the last one kept.
 
     Parameters
     ----------
@@ -282,10 +275,8 @@ def run_loss(context: RunContext, n_bits: int, *, loss: type, options: dict | No
     data = context.data
     network = _pretrained_network(context, n_bits)
     criterion = loss(n_bits, **(options or {}))
-    result = fit(network, CrossModalObjective(criterion), data.train, train_config(context, context.config.epochs),
-                 val_query=data.validation, val_database=data.train)
-    hyper = {"loss": loss.__name__, **public_settings(criterion), **_shared_hyperparameters(context),
-             "patience": max(2, context.config.epochs // 3)}
+    result = fit(network, CrossModalObjective(criterion), data.train, train_config(context, context.config.epochs))
+    hyper = {"loss": loss.__name__, **public_settings(criterion), **_shared_hyperparameters(context)}
     if hasattr(criterion, "a"):  # Method A's adaptive scale, where it ended
         hyper["a_final"] = float(criterion.a.detach())
     return MethodRun(deep_codes(network, data, context.device), data.pretrain_seconds + result.seconds,
@@ -295,8 +286,7 @@ def run_loss(context: RunContext, n_bits: int, *, loss: type, options: dict | No
 def run_hashnet(context: RunContext, n_bits: int) -> MethodRun:
     """HashNet: its weighted likelihood through continuation stages ``tanh(beta z)``,
     beta growing between stages (:func:`~neurohash_lite.losses.hashnet_stages`),
-    the comparison's epochs spread over the stages, the best validation epoch
-    of each stage kept."""
+    the comparison's epochs spread over the stages."""
     data = context.data
     model = ContinuationHashNet(_pretrained_network(context, n_bits))
     criterion = HashNetLoss(n_bits)
@@ -305,8 +295,7 @@ def run_hashnet(context: RunContext, n_bits: int) -> MethodRun:
     seconds, epochs_run = data.pretrain_seconds, 0
     for stage_epochs, beta in stages:
         model.beta = beta
-        result = fit(model, objective, data.train, train_config(context, stage_epochs, patience=False),
-                     val_query=data.validation, val_database=data.train)
+        result = fit(model, objective, data.train, train_config(context, stage_epochs))
         seconds += result.seconds
         epochs_run += len(result.history.epoch)
     hyper = {"loss": "HashNetLoss", **public_settings(criterion), **_shared_hyperparameters(context),

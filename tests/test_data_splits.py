@@ -5,8 +5,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from neurohash_lite.data.splits import Splits, assert_disjoint_subjects, hold_out_validation, make_splits
-from neurohash_lite.data.splits import pretraining_indices
+from neurohash_lite.data.splits import Splits, assert_disjoint_subjects, make_splits, pretraining_indices
 
 label_arrays = st.lists(st.integers(0, 2), min_size=3, max_size=200).map(np.asarray)
 
@@ -119,31 +118,3 @@ def test_pretraining_uses_train_subjects_and_every_mri_only_subject():
     assert not set(chosen) & set(paired[splits.query]) and not set(chosen) & set(paired[splits.validation])
     with pytest.raises(ValueError, match="paired_labels"):
         pretraining_indices(_FakeCohort([True] * 3), splits)
-
-
-@pytest.mark.parametrize("seed", [0, 3])
-def test_hold_out_validation_takes_a_stratified_share_of_training_only(seed):
-    labels = np.repeat([0, 1, 2], [100, 100, 100])
-    splits = make_splits(labels, protocol="dcpha", seed=seed)
-    held = hold_out_validation(splits, labels, 0.1, seed=seed)
-    assert held.protocol == "dcpha"
-    np.testing.assert_array_equal(held.query, splits.query)
-    np.testing.assert_array_equal(held.database, splits.database)
-    np.testing.assert_array_equal(np.sort(np.concatenate([held.train, held.validation])), splits.train)
-    assert np.bincount(labels[held.validation]).tolist() == [8, 8, 8]  # 10 % of each class's 80
-    assert_disjoint_subjects(held)
-    again = hold_out_validation(splits, labels, 0.1, seed=seed)
-    np.testing.assert_array_equal(again.validation, held.validation)
-    other = hold_out_validation(splits, labels, 0.1, seed=seed + 1)
-    assert not np.array_equal(other.validation, held.validation)
-
-
-def test_hold_out_validation_refuses_bad_input():
-    labels = np.repeat([0, 1], 20)
-    with pytest.raises(ValueError, match="already has"):
-        hold_out_validation(make_splits(labels, protocol="ahs"), labels)
-    splits = make_splits(labels, protocol="dcpha")
-    with pytest.raises(ValueError, match="fraction"):
-        hold_out_validation(splits, labels, 0.0)
-    with pytest.raises(ValueError, match="labels has 10"):
-        hold_out_validation(splits, labels[:10])

@@ -250,16 +250,20 @@ def test_a_file_with_a_missing_cell_loads_only_as_partial(first_run, tmp_path):
     assert experiments.main(["validate", "--partial", str(path)]) == 0
 
 
-def test_dcpha_setting_holds_out_validation_from_training_and_uses_the_papers_weights(tmp_path):
-    results = compare(CompareConfig(methods=("random", "dcpha"), preset="tiny", protocol="dcpha", **FAST),
+def test_dcpha_setting_is_the_papers_split_with_its_weights_and_a_fixed_budget(tmp_path):
+    results = compare(CompareConfig(methods=("random", "dcpha", "dpsh"), preset="tiny", protocol="dcpha", **FAST),
                       tmp_path / "dcpha.json", verbose=False)
     sizes = results["config"]["split_sizes"]["0"]
-    assert sizes["query"] == sizes["database"] and sizes["validation"] > 0
+    assert sizes["query"] == sizes["database"] and sizes["validation"] == 0
     assert results["config"]["setting"] == "tiny-dcpha"
+    assert results["config"]["selection"] == "fixed budget, last epoch"
     dcpha = next(r for r in results["runs"] if r["method"] == "dcpha")
     assert dcpha["hyperparameters"]["weights_of"] == "adni2" and dcpha["hyperparameters"]["alpha"] == 0.3
+    assert dcpha["epochs_run"] == 1 + 1 + 1   # steps 1, 2 and 3, each its whole budget
     # every query sits in the database (the protocol): the database is the query set
     assert len(dcpha["ap_per_query"]["mri_to_pet"]) == sizes["database"]
+    split = results["splits"]["0"]
+    assert split["query"]["subjects"] == split["database"]["subjects"]
 
 
 def test_curves_and_ndcg_from_the_stored_codes_equal_the_metrics(first_run):

@@ -211,3 +211,10 @@ def test_side_by_side_table_keeps_the_papers_layout_and_marks_what_is_not_implem
     assert lines[-2].startswith("| DCPHA | paper | 0.6600 | 0.6534 | 0.6567 |")
     assert lines[-1] == "|  | ours | " + " | ".join(["0.650 ± 0.020"] * 12) + " |"
     assert lines[3] == "|  | ours | not implemented yet |" + "  |" * 11   # DHN
+
+
+def test_results_file_names_the_missing_path(tmp_path):
+    from neurohash_lite.published import RESULTS_DIR, results_file
+    assert results_file("published.csv") == RESULTS_DIR / "published.csv"
+    with pytest.raises(FileNotFoundError, match="nothing.json"):
+        results_file("nothing.json", tmp_path)

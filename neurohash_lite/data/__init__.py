@@ -17,7 +17,7 @@ from .bids import load_volume, read_participants, scan_layout
 from .cohort import Cohort, load_cohort, load_tier_cohort, tier_cohort_root
 from .datasets import ImageDataset, PairedDataset
 from .difficulty import DifficultyResult, linear_separability
-from .splits import Splits, assert_disjoint_subjects, hold_out_validation, make_splits, pretraining_indices
+from .splits import Splits, assert_disjoint_subjects, make_splits, pretraining_indices
 from .synthetic import DIAGNOSES, PRESETS, GenerativeModel, draw_subjects, make_synthetic_cohort
 
 __all__ = [
@@ -35,7 +35,6 @@ __all__ = [
     "scan_layout",
     "Splits",
     "make_splits",
-    "hold_out_validation",
     "assert_disjoint_subjects",
     "pretraining_indices",
     "PairedDataset",

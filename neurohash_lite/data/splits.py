@@ -29,8 +29,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-__all__ = ["PROTOCOLS", "Splits", "make_splits", "hold_out_validation", "assert_disjoint_subjects",
-           "pretraining_indices"]
+__all__ = ["PROTOCOLS", "Splits", "make_splits", "assert_disjoint_subjects", "pretraining_indices"]
 
 PROTOCOLS = ("ahs", "dcpha")
 
@@ -153,49 +152,6 @@ def make_splits(
     arrays = {name: np.sort(np.concatenate(chunks)).astype(np.int64) if chunks else np.zeros(0, np.int64)
               for name, chunks in parts.items()}
     return Splits(protocol=protocol, seed=int(seed), **arrays)
-
-
-def hold_out_validation(splits: Splits, labels, fraction: float = 0.1, seed: int = 0) -> Splits:
-    """A copy of ``splits`` with ``fraction`` of each class of its training subjects moved to validation.
-
-    The ``dcpha`` protocol has no validation set. A comparison that keeps
-    every method's best validation epoch needs one that is not the test set;
-    this takes it out of the training subjects, stratified by class, so the
-    test set (queries and database) stays exactly the protocol's.
-
-    Parameters
-    ----------
-    splits : Splits
-        With an empty validation set (a ``dcpha`` split).
-    labels : array-like (n,), int
-        The labels ``splits`` was made from.
-    fraction : float
-        Share of each class's training subjects, in (0, 1); at least one
-        per class with two or more.
-    seed : int
-        Identical seeds give identical hold-outs.
-
-    Returns
-    -------
-    Splits
-    """
-    labels = _check_labels(labels)
-    if len(splits.validation):
-        raise ValueError(f"splits already has {len(splits.validation)} validation subjects")
-    fraction = _check_fraction("fraction", fraction)
-    if fraction == 0:
-        raise ValueError("fraction must be > 0")
-    if len(splits.train) and splits.train.max() >= len(labels):
-        raise ValueError(f"splits.train holds index {int(splits.train.max())} but labels has {len(labels)} entries")
-    rng = np.random.default_rng(np.random.SeedSequence([int(seed), 5]))
-    validation, train = [], []
-    for c in np.unique(labels[splits.train]):
-        held, kept = _take_per_class(rng, splits.train[labels[splits.train] == c], fraction)
-        validation.append(held)
-        train.append(kept)
-    as_index = lambda chunks: np.sort(np.concatenate(chunks)).astype(np.int64)  # noqa: E731
-    return Splits(protocol=splits.protocol, seed=splits.seed, train=as_index(train),
-                  validation=as_index(validation), query=splits.query, database=splits.database)
 
 
 def assert_disjoint_subjects(splits: Splits, subject_ids=None) -> None:
