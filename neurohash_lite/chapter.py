@@ -9,7 +9,7 @@ A chapter is ``notebooks/NN_name.ipynb`` laid out as
 4. the chapter itself, ending with a summary and exercises.
 
 Notebooks are committed with outputs stripped. The repository address the
-Colab cell installs from lives here, in :data:`REPOSITORY_URL`, and nowhere
+Colab cell clones lives here, in :data:`REPOSITORY_URL`, and nowhere
 else; ``python -m neurohash_lite.chapter sync notebooks/*.ipynb`` rewrites
 every chapter's set-up cell from it and strips outputs.
 """
@@ -30,14 +30,18 @@ __all__ = [
     "sync_notebook",
 ]
 
-#: The public repository of the book. The Colab set-up cell installs the
-#: package from it; tests point it at a local clone through the environment
-#: variable ``NEUROHASH_REPO``.
+#: The public repository of the book. The Colab set-up cell clones it and
+#: installs the package from the clone; tests point it at a local repository
+#: through the environment variable ``NEUROHASH_REPO``.
 REPOSITORY_URL = "https://github.com/neurohash/neurohash-book"
 
-#: The one set-up cell every chapter carries, word for word.
+#: The one set-up cell every chapter carries, word for word. On Colab it
+#: clones the repository (the chapters read committed results from its
+#: ``book/results``) and installs the package from the clone in editable mode;
+#: the clone goes on ``sys.path`` at once, because an editable install is only
+#: seen by a Python started after it.
 COLAB_SETUP_SOURCE = f'''\
-# Set-up. On Colab this installs the book's package from its repository;
+# Set-up. On Colab this clones the book's repository and installs its package;
 # anywhere else the package is already installed (`make book` / `pip install -e .`).
 import os
 import subprocess
@@ -45,12 +49,16 @@ import sys
 
 if "google.colab" in sys.modules:
     NEUROHASH_REPO = os.environ.get("NEUROHASH_REPO", "{REPOSITORY_URL}")
-    subprocess.run(
-        [sys.executable, "-m", "pip", "install", "--quiet", f"git+{{NEUROHASH_REPO}}"],
-        check=True,
-    )
+    if not os.path.isdir("neurohash-book"):
+        subprocess.run(["git", "clone", "--quiet", "--depth", "1", NEUROHASH_REPO, "neurohash-book"], check=True)
+    subprocess.run([sys.executable, "-m", "pip", "install", "--quiet", "-e", "neurohash-book"], check=True)
+    sys.path.insert(0, os.path.abspath("neurohash-book"))
 
 import neurohash_lite'''
+
+#: Tags of the set-up cell: found by ``colab-setup``, hidden in the HTML book
+#: (input and output, behind a toggle) by ``hide-cell``.
+SETUP_CELL_TAGS = ("colab-setup", "hide-cell")
 
 #: Names the ``parameters`` cell must assign.
 REQUIRED_PARAMETERS = ("scale", "device", "seed")
@@ -100,7 +108,7 @@ def sync_notebook(path: str | os.PathLike) -> bool:
     if len(setup_cells) != 1:
         raise ValueError(f"{path}: expected one Colab set-up cell, found {len(setup_cells)}")
     setup_cells[0]["source"] = COLAB_SETUP_SOURCE
-    setup_cells[0]["metadata"] = {"tags": ["colab-setup", "hide-output"]}
+    setup_cells[0]["metadata"] = {"tags": list(SETUP_CELL_TAGS)}
     strip_outputs(notebook)
     notebook["metadata"]["kernelspec"] = {
         "display_name": "Python 3",

@@ -8,10 +8,12 @@ A fresh virtual environment stands in for a Colab runtime:
   stood in for by the test environment's site-packages, added as a plain path
   so that the editable install of ``neurohash_lite`` does *not* come with them;
 - a stand-in ``google.colab`` module is imported at start-up, as Colab does;
-- ``NEUROHASH_REPO`` points the cell at this repository, and pip may not use
-  the network (``PIP_NO_INDEX``), so the package can only come from here.
+- ``NEUROHASH_REPO`` points the cell at this repository (its committed
+  state: the cell clones it), and pip may not use the network
+  (``PIP_NO_INDEX``), so the package can only come from here.
 
-The set-up cell must then install the package and chapter 0 must run.
+The set-up cell must then clone the repository, install the package from the
+clone, find the committed results, and chapter 0 must run.
 """
 
 from __future__ import annotations
@@ -90,7 +92,10 @@ def test_setup_cell_installs_the_package_and_chapter_0_runs(tmp_path):
     after = run("-c", "import neurohash_lite; print(neurohash_lite.__file__)")
     assert after.returncode == 0, after.stderr
     installed_at = Path(after.stdout.strip())
-    assert str(tmp_path / "venv") in str(installed_at), f"imported from {installed_at}, not the fresh environment"
+    clone = workdir / "neurohash-book"
+    assert installed_at.is_relative_to(clone), f"imported from {installed_at}, not from the clone at {clone}"
+    results = run("-c", "from neurohash_lite.published import results_file; print(results_file('published.csv'))")
+    assert results.returncode == 0 and Path(results.stdout.strip()).is_relative_to(clone), results.stderr
     cells = json.loads(executed.read_text())["cells"]
     printed = "".join(
         "".join(output.get("text", ""))
