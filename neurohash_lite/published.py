@@ -26,6 +26,7 @@ __all__ = [
     "published_table",
     "published_methods",
     "side_by_side_table",
+    "published_versus_run",
 ]
 
 #: Where the CSV lives in the repository (the package is installed editable,
@@ -286,5 +287,40 @@ def side_by_side_table(rows: list[dict], paper: str, table, ours: dict, *, names
             lines.append(f"| {label} | paper | " + " | ".join(f"{values[method, k, d]:.4f}" for k, d in columns) + " |")
             label = ""
         lines.append(f"| {label} | ours | " + " | ".join(our_cells(method, columns)) + " |")
+    return "\n".join(lines)
+
+
+def published_versus_run(rows: list[dict], printed: list, ours: list, bits, directions=("mri_to_pet", "pet_to_mri"),
+                         *, digits: int = 3) -> str:
+    """Printed rows of the papers' tables above a chapter's own rows, in one markdown table.
+
+    Parameters
+    ----------
+    rows : list of dict
+        The output of :func:`load_published`.
+    printed : list of (label, paper, table, method_id)
+        The published rows to show, e.g. ``("AHS, Tao & An Table I", "tao2021", "I", "ahs")``.
+    ours : list of (label, dict)
+        A chapter's rows: ``{(n_bits, direction): mAP}`` each (a missing
+        cell reads "n/a").
+    bits : sequence of int
+        Code lengths, one column group each.
+    directions : sequence of str
+        Columns per code length (``"mean"`` for the papers' "Aver").
+
+    Returns
+    -------
+    str
+    """
+    header = "| | " + " | ".join(f"{k} {_ARROWS[d]}" for k in bits for d in directions) + " |"
+    lines = [header, "|---|" + "---|" * (len(bits) * len(directions))]
+    for label, paper, table, method in printed:
+        values = published_table(rows, paper, table)
+        lines.append(f"| {label} | " + " | ".join(
+            f"{values[method, k, d]:.4f}" if (method, k, d) in values else "n/a" for k in bits for d in directions)
+            + " |")
+    for label, scores in ours:
+        lines.append(f"| {label} | " + " | ".join(
+            f"{scores[k, d]:.{digits}f}" if (k, d) in scores else "n/a" for k in bits for d in directions) + " |")
     return "\n".join(lines)
 

@@ -218,3 +218,15 @@ def test_results_file_names_the_missing_path(tmp_path):
     assert results_file("published.csv") == RESULTS_DIR / "published.csv"
     with pytest.raises(FileNotFoundError, match="nothing.json"):
         results_file("nothing.json", tmp_path)
+
+
+def test_published_versus_run_puts_the_printed_rows_above_ours():
+    from neurohash_lite.published import published_versus_run
+    table = published_versus_run(load_published(), [("AHS (Table I)", "tao2021", "I", "ahs")],
+                                 [("this chapter", {(16, "mri_to_pet"): 0.71234})], bits=[16, 32])
+    assert table.splitlines() == [
+        "| | 16 M→P | 16 P→M | 32 M→P | 32 P→M |",
+        "|---|---|---|---|---|",
+        "| AHS (Table I) | 0.5625 | 0.5312 | 0.5533 | 0.4837 |",
+        "| this chapter | 0.712 | n/a | n/a | n/a |",
+    ]
