@@ -7,7 +7,14 @@ packed forms has bit k set, so the Hamming distance is the number of set bits
 of the XOR (a *population count*), and the whole distance computation is two
 cheap integer operations per machine word:
 
->>> d_H(b, c) = popcount(pack(b) XOR pack(c)) = (K - <b, c>) / 2
+    d_H(b, c) = popcount(pack(b) XOR pack(c)) = (K - <b, c>) / 2
+
+>>> b = np.array([[1, -1, 1, 1, -1, 1, 1, 1]])          # K = 8: one byte each
+>>> c = np.array([[1, 1, 1, -1, -1, 1, -1, 1]])
+>>> packed_hamming_distance(pack_codes(b), pack_codes(c), n_bits=8, backend="numpy")
+array([[3]], dtype=uint8)
+>>> (8 - int(b[0] @ c[0])) // 2                         # the same from the inner product
+3
 
 This module holds
 

@@ -2,10 +2,20 @@
 
 Every chapter calls these four things once, near its top:
 
->>> tier = resolve_tier(scale)                      # sizes for this run
->>> device = select_device(device)                 # CUDA when present, else CPU
->>> seed_everything(seed)                          # reproducible numpy/torch
->>> print(environment_report(device))              # what it ran on
+>>> tier = resolve_tier("smoke")                    # sizes for this run
+>>> tier.preset, tier.image_size, tier.epochs
+('tiny', 32, 2)
+>>> device = select_device("cpu")                  # "auto": CUDA when present, else CPU
+>>> generator = seed_everything(0)                 # reproducible numpy/torch
+>>> first = torch.rand(3)
+>>> generator = seed_everything(0)
+>>> torch.equal(first, torch.rand(3))
+True
+>>> print(environment_report(device))              # what it ran on  # doctest: +ELLIPSIS
+python ...
+platform ...
+device cpu
+...
 
 The tiers are those of the design (DESIGN.md §2): ``smoke`` for the test
 suite, ``book`` (the default) for building the book on a laptop CPU, and

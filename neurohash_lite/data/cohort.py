@@ -1,8 +1,16 @@
 """Load a cohort folder into arrays the models read: :func:`load_cohort` and :func:`load_tier_cohort`.
 
->>> cohort = load_tier_cohort("smoke")            # generates the tiny cohort once, then reuses it
->>> cohort.mri.shape, cohort.pet.shape            # (36, 3, 32, 32), (30, 3, 32, 32)
+>>> import shutil, tempfile
+>>> data = tempfile.mkdtemp()                     # a scratch data_dir; chapters leave it out (runtime.data_dir)
+>>> cohort = load_tier_cohort("smoke", data_dir=data)  # generates the tiny cohort once, then reuses it
+>>> cohort.mri.shape, cohort.pet.shape
+((36, 3, 32, 32), (30, 3, 32, 32))
 >>> mri, pet, labels = cohort.mri[cohort.paired_index], cohort.pet, cohort.paired_labels
+>>> mri.shape == pet.shape, labels.shape, str(mri.dtype)
+(True, (30,), 'float32')
+>>> load_tier_cohort("smoke", data_dir=data).root == cohort.root   # the second call reuses the folder
+True
+>>> shutil.rmtree(data)
 """
 
 from __future__ import annotations

@@ -3,9 +3,20 @@
 Both wrap arrays already in memory (no copy: ``torch.from_numpy`` views) and
 optionally a subset of row indices, e.g. ``splits.train``.
 
+>>> import shutil, tempfile
+>>> from neurohash_lite.data import load_cohort, make_splits, make_synthetic_cohort, pretraining_indices
+>>> data = tempfile.mkdtemp()
+>>> root = make_synthetic_cohort(f"{data}/tiny", "tiny", voxel_size_mm=16)   # 36 subjects, 30 with a PET
+>>> cohort = load_cohort(root, image_size=32, cache_dir=False)
+>>> splits = make_splits(cohort.paired_labels, seed=0)
 >>> train = PairedDataset.from_cohort(cohort, splits.train)
 >>> mri, pet, label = train[0]           # float32 tensors (C, H, W), int64 scalar
+>>> mri.shape, pet.dtype, label.dtype
+(torch.Size([3, 32, 32]), torch.float32, torch.int64)
 >>> pretrain = ImageDataset.from_cohort(cohort, "mri", pretraining_indices(cohort, splits))
+>>> len(pretrain) == len(train) + cohort.n_mri_only   # paired training subjects and the MRI-only ones
+True
+>>> shutil.rmtree(data)
 """
 
 from __future__ import annotations
