@@ -46,6 +46,7 @@ __all__ = [
     "data_dir",
     "EnvironmentReport",
     "environment_report",
+    "run_summary",
 ]
 
 COLAB_GPU_HINT = (
@@ -168,7 +169,7 @@ def resolve_tier(scale: str = "book", **overrides) -> Tier:
 # --------------------------------------------------------------------------
 # Device and seeds
 # --------------------------------------------------------------------------
-def select_device(device: str | torch.device = "auto") -> torch.device:
+def select_device(device: str | torch.device = "auto", *, warn: bool = True) -> torch.device:
     """Pick the device a chapter trains on.
 
     Parameters
@@ -177,6 +178,9 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
         ``"auto"`` takes the first CUDA GPU when one is present and the CPU
         otherwise, with a warning that says how to get a GPU in Colab. Any
         explicit torch device string (``"cuda:1"``) is taken as given.
+    warn : bool, default True
+        False leaves the warning out (a chapter says it in its
+        :func:`run_summary` line instead).
 
     Returns
     -------
@@ -192,6 +196,8 @@ def select_device(device: str | torch.device = "auto") -> torch.device:
     if device == "auto":
         if torch.cuda.is_available():
             return torch.device("cuda")
+        if not warn:
+            return torch.device("cpu")
         warnings.warn(
             "No CUDA GPU found: running on the CPU, which is fine at the 'smoke' "
             f"and 'book' tiers but slow at 'paper'. {COLAB_GPU_HINT}",
@@ -348,3 +354,28 @@ def environment_report(device: str | torch.device | None = None) -> EnvironmentR
         cpu_threads=torch.get_num_threads(),
         packages={name: _package_version(name) for name in REPORTED_PACKAGES},
     )
+
+
+def run_summary(tier: Tier, device: str | torch.device, seed: int) -> str:
+    """One line saying where and at which size a chapter runs (Chapter 0 prints the full report).
+
+    Examples
+    --------
+    >>> run_summary(resolve_tier("smoke"), "cpu", 0)  # doctest: +ELLIPSIS
+    'tier smoke (tiny cohort, 2D 3 × 32 × 32 slices, K in 16, 2 epochs) on cpu (...), seed 0'
+    """
+    device = torch.device(device)
+    if tier.spatial_dims == 2:
+        inputs = f"2D {tier.n_slices} × {tier.image_size} × {tier.image_size} slices"
+    else:
+        inputs = f"3D at {tier.voxel_size_mm:g} mm"
+    if device.type == "cuda":
+        where = f"{torch.cuda.get_device_name(device)} ({'bfloat16' if torch.cuda.is_bf16_supported() else 'float16'})"
+    elif torch.cuda.is_available():
+        where = "cpu (a GPU is present but not used)"
+    else:
+        where = "cpu (no GPU: fine at smoke and book, slow at paper)"
+    bits = ", ".join(map(str, tier.bits))
+    return (f"tier {tier.name} ({tier.preset} cohort, {inputs}, K in {bits}, {tier.epochs} epochs) on {where}, "
+            f"seed {seed}")
+

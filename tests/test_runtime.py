@@ -129,3 +129,22 @@ def test_environment_report_names_what_ran(monkeypatch):
         assert needle in text
     monkeypatch.setattr(runtime, "_package_version", lambda name: "not installed")
     assert "not installed" in str(environment_report("cpu"))
+
+
+def test_run_summary_is_one_line_and_says_the_device():
+    from neurohash_lite.runtime import resolve_tier, run_summary
+    line = run_summary(resolve_tier("paper"), "cpu", 3)
+    assert "\n" not in line and line.startswith("tier paper (adni1 cohort, 3D at 4 mm, K in 16, 32, 64, 128")
+    assert line.endswith("seed 3") and " on cpu (" in line
+
+
+def test_select_device_may_stay_quiet(monkeypatch):
+    import warnings
+
+    import torch
+
+    from neurohash_lite.runtime import select_device
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert select_device("auto", warn=False) == torch.device("cpu")
