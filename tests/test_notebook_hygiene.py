@@ -91,3 +91,17 @@ def test_repository_url_lives_in_one_place():
         "(the Colab set-up cell) must name the same repository"
     )
     assert REPOSITORY_URL in COLAB_SETUP_SOURCE
+
+
+def test_reading_time_counts_what_a_reader_sees():
+    from neurohash_lite.chapter import reading_minutes, stated_reading_minutes
+    words = " ".join(["word"] * 140)
+    notebook = {"cells": [
+        {"cell_type": "markdown", "source": "# Title\n\n**Time.** About 12 minutes to read.\n"},
+        {"cell_type": "markdown", "source": words},
+        {"cell_type": "code", "metadata": {}, "source": "x = 1\n# a comment\n\ny = 2\nplt.show()\n"},
+        {"cell_type": "code", "metadata": {"tags": ["hide-input"]}, "source": "z = 3\n" * 50},
+    ]}
+    minutes = reading_minutes(notebook)
+    assert minutes == pytest.approx((140 + 9) / 70 + 3 / 16 + 0.5)
+    assert stated_reading_minutes(notebook) == 12
