@@ -103,5 +103,5 @@ def test_reading_time_counts_what_a_reader_sees():
         {"cell_type": "code", "metadata": {"tags": ["hide-input"]}, "source": "z = 3\n" * 50},
     ]}
     minutes = reading_minutes(notebook)
-    assert minutes == pytest.approx((140 + 9) / 70 + 3 / 16 + 0.5)
+    assert minutes == pytest.approx((140 + 8) / 70 + 3 / 16 + 0.5)  # 8 words in the title cell
     assert stated_reading_minutes(notebook) == 12
