@@ -64,10 +64,12 @@ from typing import Callable
 import numpy as np
 import torch
 
-from neurohash_lite import cvh, dcpha_model, metrics
+from neurohash_lite import adsh, daph, dcpha_model, dihn, dscmr, dsdh, fah, metrics, pcdh
 from neurohash_lite.data import load_tier_cohort
+from neurohash_lite.losses import (AHSLoss, CMHHLoss, CSQLoss, DCMHLoss, DHNLoss, DPNLoss, DPSHLoss, DSHLoss, IDHNLoss,
+                                   LCDSHLoss, PGDHLoss, TripletHashingLoss)
 from neurohash_lite.retrieval import pack_codes, unpack_codes
-from neurohash_lite.losses import AHSLoss, CSQLoss, DCMHLoss, DPSHLoss, TripletHashingLoss
+from neurohash_lite.shallow import cvh, scm, seph
 from neurohash_lite.runner import MethodRun, NotApplicable, RunContext, random_codes, run_hashnet, run_loss, seed_data
 from neurohash_lite.runtime import environment_report, resolve_tier, select_device
 
@@ -86,16 +88,37 @@ class Method:
     run: Callable[[RunContext, int], MethodRun]
 
 
-#: Every method the runner knows, in the order of the tables.
+#: Every method the runner knows, in the order of the tables: the floor and
+#: the book's own control (random codes, triplet-only hashing), then Tao &
+#: An's Table I (ending with their method, AHS), then Wang & Zeng's Table 2
+#: (ending with DCPHA, its two ablations of Table 4 just before it).
 METHODS = {
     "random": Method("Random", random_codes),
-    "cvh": Method("CVH", cvh.run),
     "triplet": Method("Triplet", partial(run_loss, loss=TripletHashingLoss)),
+    # Tao & An, Table I
+    "cvh": Method("CVH", cvh.run),
+    "seph": Method("SePH", seph.run),
+    "scm": Method("SCM", scm.run),
+    "pgdh": Method("PGDH", partial(run_loss, loss=PGDHLoss, options={"lam": 1.0, "gamma": 1.0})),
     "dcmh": Method("DCMH", partial(run_loss, loss=DCMHLoss, options={"gamma": 1.0, "eta": 1.0})),
-    "dpsh": Method("DPSH", partial(run_loss, loss=DPSHLoss, options={"eta": 0.1})),
-    "hashnet": Method("HashNet", run_hashnet),
-    "csq": Method("CSQ", partial(run_loss, loss=CSQLoss, options={"lambda_q": 1e-4})),
+    "cmhh": Method("CMHH", partial(run_loss, loss=CMHHLoss, options={"beta": 0.5, "gamma": 2.0, "lambda_q": 0.1})),
     "ahs": Method("AHS", partial(run_loss, loss=AHSLoss, options={"alpha": 0.1, "lambda_q": 0.1})),
+    # Wang & Zeng, Table 2
+    "dhn": Method("DHN", partial(run_loss, loss=DHNLoss, options={"lambda_q": 0.2})),
+    "dsh": Method("DSH", partial(run_loss, loss=DSHLoss, options={"alpha": 0.01})),
+    "dpsh": Method("DPSH", partial(run_loss, loss=DPSHLoss, options={"eta": 0.1})),
+    "daph": Method("DAPH", daph.run),
+    "hashnet": Method("HashNet", run_hashnet),
+    "dsdh": Method("DSDH", dsdh.run),
+    "lcdsh": Method("LCDSH", partial(run_loss, loss=LCDSHLoss, options={"lambda_loc": 3.0})),
+    "adsh": Method("ADSH", adsh.run),
+    "dihn": Method("DIHN", dihn.run),
+    "dscmr": Method("DSCMR", dscmr.run),
+    "idhn": Method("IDHN", partial(run_loss, loss=IDHNLoss, options={"beta": 5.0, "gamma": 0.1, "alpha": 0.1})),
+    "pcdh": Method("PCDH", pcdh.run),
+    "csq": Method("CSQ", partial(run_loss, loss=CSQLoss, options={"lambda_q": 1e-4})),
+    "dpn": Method("DPN", partial(run_loss, loss=DPNLoss, options={"margin": 1.0})),
+    "fah": Method("FAH", fah.run),
     "dcha": Method("DCHA", partial(dcpha_model.run, variant="dcha")),
     "dpha": Method("DPHA", partial(dcpha_model.run, variant="dpha")),
     "dcpha": Method("DCPHA", partial(dcpha_model.run, variant="dcpha")),

@@ -23,7 +23,7 @@ here are what those entry points share:
   :func:`random_codes` (the floor).
 
 Methods with their own optimisation keep their entry point in their own
-module (:func:`neurohash_lite.cvh.run`, :func:`neurohash_lite.dcpha_model.run`).
+module (:func:`neurohash_lite.shallow.cvh.run`, :func:`neurohash_lite.dcpha_model.run`, ...).
 """
 
 from __future__ import annotations
@@ -43,7 +43,8 @@ from .runtime import seed_everything
 from .train import CrossModalObjective, TrainConfig, encode, fit
 
 __all__ = ["SeedData", "seed_data", "RunContext", "MethodRun", "NotApplicable", "train_config", "pretrained_branches",
-           "deep_codes", "dataset_arrays", "run_loss", "run_hashnet", "random_codes"]
+           "pretrained_network", "shared_hyperparameters", "public_settings", "deep_codes", "dataset_arrays",
+           "run_loss", "run_hashnet", "random_codes"]
 
 #: K of the network whose branches are pretrained (its hash layer is dropped afterwards).
 PRETRAIN_TEMPLATE_BITS = 16
@@ -74,6 +75,7 @@ class SeedData:
     database_subjects: np.ndarray
     query_severity: np.ndarray
     database_severity: np.ndarray
+    cohort_root: object = None
     pretrained: dict | None = None
     pretrain_seconds: float = 0.0
 
@@ -96,6 +98,7 @@ def seed_data(cohort, seed: int, protocol: str = "ahs") -> SeedData:
         database_subjects=cohort.paired_subject_ids[splits.database],
         query_severity=severity[splits.query],
         database_severity=severity[splits.database],
+        cohort_root=cohort.root,
     )
 
 
@@ -219,7 +222,9 @@ def pretrained_branches(context: RunContext) -> dict:
     return data.pretrained
 
 
-def _pretrained_network(context: RunContext, n_bits: int) -> CrossModalHashNet:
+def pretrained_network(context: RunContext, n_bits: int) -> CrossModalHashNet:
+    """A fresh two-branch network at K = ``n_bits`` (seeded by the seed), its
+    branches loaded with the seed's pretrained weights (the hash layers are new)."""
     pretrained = pretrained_branches(context)
     seed_everything(context.data.seed)
     network = _network(context, n_bits)
@@ -234,7 +239,8 @@ def public_settings(module) -> dict:
             if not k.startswith("_") and k != "training" and isinstance(v, (int, float, str, bool))}
 
 
-def _shared_hyperparameters(context: RunContext) -> dict:
+def shared_hyperparameters(context: RunContext) -> dict:
+    """The budget every deep method shares, for its hyperparameters dict."""
     return {"epochs": context.config.epochs, "pretrain_epochs": context.config.pretrain_epochs, "selection": "last epoch",
             "lr": context.config.lr, "batch_size": context.tier.batch_size, "width": context.tier.width,
             "weight_decay": TrainConfig.weight_decay, "pretrain_seconds_included": context.data.pretrain_seconds}
@@ -273,10 +279,10 @@ def run_loss(context: RunContext, n_bits: int, *, loss: type, options: dict | No
     options : dict, optional
     """
     data = context.data
-    network = _pretrained_network(context, n_bits)
+    network = pretrained_network(context, n_bits)
     criterion = loss(n_bits, **(options or {}))
     result = fit(network, CrossModalObjective(criterion), data.train, train_config(context, context.config.epochs))
-    hyper = {"loss": loss.__name__, **public_settings(criterion), **_shared_hyperparameters(context)}
+    hyper = {"loss": loss.__name__, **public_settings(criterion), **shared_hyperparameters(context)}
     if hasattr(criterion, "a"):  # Method A's adaptive scale, where it ended
         hyper["a_final"] = float(criterion.a.detach())
     return MethodRun(deep_codes(network, data, context.device), data.pretrain_seconds + result.seconds,
@@ -288,7 +294,7 @@ def run_hashnet(context: RunContext, n_bits: int) -> MethodRun:
     beta growing between stages (:func:`~neurohash_lite.losses.hashnet_stages`),
     the comparison's epochs spread over the stages."""
     data = context.data
-    model = ContinuationHashNet(_pretrained_network(context, n_bits))
+    model = ContinuationHashNet(pretrained_network(context, n_bits))
     criterion = HashNetLoss(n_bits)
     objective = CrossModalObjective(criterion)
     stages = hashnet_stages(context.config.epochs)
@@ -298,7 +304,7 @@ def run_hashnet(context: RunContext, n_bits: int) -> MethodRun:
         result = fit(model, objective, data.train, train_config(context, stage_epochs))
         seconds += result.seconds
         epochs_run += len(result.history.epoch)
-    hyper = {"loss": "HashNetLoss", **public_settings(criterion), **_shared_hyperparameters(context),
+    hyper = {"loss": "HashNetLoss", **public_settings(criterion), **shared_hyperparameters(context),
              "continuation_stages": [[e, b] for e, b in stages]}
     return MethodRun(deep_codes(model, data, context.device), seconds, epochs_run, hyper)
 

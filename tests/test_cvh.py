@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import scipy.linalg
 
-from neurohash_lite.cvh import CrossViewHashing, cca
+from neurohash_lite.shallow.cvh import CrossViewHashing, cca
 from neurohash_lite.metrics import mean_average_precision
 
 

@@ -19,6 +19,14 @@ from neurohash_lite.losses import (
     csq_hash_centres,
     hashnet_stages,
 )
+from neurohash_lite.losses.dhn import DHNLoss
+from neurohash_lite.losses.dsh import DSHLoss
+from neurohash_lite.losses.idhn import IDHNLoss
+from neurohash_lite.losses.lcdsh import LCDSHLoss
+from neurohash_lite.losses.dpn import DPNLoss
+from neurohash_lite.dscmr import DSCMRLoss
+from neurohash_lite.losses.pgdh import PGDHLoss
+from neurohash_lite.losses.cmhh import CMHHLoss
 from neurohash_lite.models import CrossModalHashNet
 
 
@@ -198,6 +206,14 @@ LOSSES = {
     "dpsh": lambda k: DPSHLoss(k),
     "hashnet": lambda k: HashNetLoss(k),
     "csq": lambda k: CSQLoss(k, n_classes=3, lambda_q=0.1),
+    "dhn": lambda k: DHNLoss(k),
+    "dsh": lambda k: DSHLoss(k),
+    "lcdsh": lambda k: LCDSHLoss(k),
+    "idhn": lambda k: IDHNLoss(k),
+    "dpn": lambda k: DPNLoss(k, n_classes=3, margin=1.0),
+    "dscmr": lambda k: DSCMRLoss(k),
+    "pgdh": lambda k: PGDHLoss(k),
+    "cmhh": lambda k: CMHHLoss(k),
 }
 
 

@@ -10,13 +10,16 @@ The names chapters use:
 - :func:`make_splits`, :func:`assert_disjoint_subjects`,
   :func:`pretraining_indices` (:mod:`.splits`): subject-level splits;
 - :class:`PairedDataset`, :class:`ImageDataset` (:mod:`.datasets`): torch datasets;
-- :func:`linear_separability` (:mod:`.difficulty`): how hard a cohort is.
+- :func:`linear_separability` (:mod:`.difficulty`): how hard a cohort is;
+- :func:`roi_features` (:mod:`.roi`): mean of each scan over the 90 cerebral
+  regions of AAL, the input of the shallow methods.
 """
 
 from .bids import load_volume, read_participants, scan_layout
 from .cohort import Cohort, load_cohort, load_tier_cohort, tier_cohort_root
 from .datasets import ImageDataset, PairedDataset
 from .difficulty import DifficultyResult, linear_separability
+from .roi import roi_features
 from .splits import Splits, assert_disjoint_subjects, make_splits, pretraining_indices
 from .synthetic import DIAGNOSES, PRESETS, GenerativeModel, draw_subjects, make_synthetic_cohort
 
@@ -41,4 +44,5 @@ __all__ = [
     "ImageDataset",
     "DifficultyResult",
     "linear_separability",
+    "roi_features",
 ]

@@ -21,6 +21,14 @@ its generalized eigenproblem is canonical correlation analysis (Hotelling,
 No deep network and no labels: CVH sees only which scans belong together.
 numpy and scikit-learn only.
 
+**Inputs.** In the comparison (:func:`run`) CVH reads, by default, the 90
+regional means of each scan over AAL's cerebral regions
+(:mod:`neurohash_lite.shallow.features`), as Tao & An (2021, Section IV) fed
+their shallow baselines; step 1 then keeps all of them that the training set
+supports (a rotation, which CCA ignores up to its ridge). ``features="pca"``
+gives the flattened scans, as before. With 90 regions CVH has at most 90
+canonical directions, so K = 128 is not applicable on ROI features.
+
 References
 ----------
 Kumar S., Udupa R. (2011). Learning Hash Functions for Cross-View Similarity
@@ -182,7 +190,7 @@ class CrossViewHashing:
         return np.where(self.project(x, modality) >= 0, 1, -1).astype(np.int8)
 
 
-def run(context, n_bits: int):
+def run(context, n_bits: int, *, features: str = "roi", atlas: str = "aal90"):
     """The comparison's entry point (:mod:`neurohash_lite.experiments`): CVH fitted
     on the seed's paired training scans, codes of its query and database scans.
 
@@ -190,6 +198,12 @@ def run(context, n_bits: int):
     ----------
     context : neurohash_lite.runner.RunContext
     n_bits : int
+    features : {"roi", "pca"}, default "roi"
+        ``"roi"``: the 90 regional means of each scan
+        (:func:`neurohash_lite.shallow.features.seed_features`), the paper's
+        input; ``"pca"``: the flattened scans, reduced by the model's own PCA
+        (``n_pca``), CVH's input before the regional features existed.
+    atlas : str, default "aal90"
 
     Returns
     -------
@@ -200,21 +214,33 @@ def run(context, n_bits: int):
     neurohash_lite.runner.NotApplicable
         When the training set has fewer principal components than K.
     """
+    import contextlib
     import time
 
-    from .runner import MethodRun, NotApplicable, dataset_arrays
+    from threadpoolctl import threadpool_limits
+
+    from ..runner import MethodRun, NotApplicable, dataset_arrays
+    from .features import seed_features
 
     data = context.data
+    if features == "pca":
+        parts = {part: dataset_arrays(getattr(data, part)) for part in ("train", "query", "database")}
+        described, threads = {"features": "pca"}, contextlib.nullcontext()
+    else:
+        chosen = seed_features(context, features, atlas=atlas)
+        parts, described = chosen.arrays, chosen.description
+        threads = threadpool_limits(1)  # 90 features: BLAS threads only add synchronisation
     started = time.perf_counter()
-    t_mri, t_pet, _ = dataset_arrays(data.train)
-    try:
-        model = CrossViewHashing(n_bits, seed=data.seed).fit(t_mri, t_pet)
-    except ValueError as error:
-        raise NotApplicable(str(error)) from error
-    codes = {}
-    for part, dataset in (("query", data.query), ("database", data.database)):
-        mri, pet, codes[part, "labels"] = dataset_arrays(dataset)
-        codes[part, "mri"], codes[part, "pet"] = model.encode(mri, "mri"), model.encode(pet, "pet")
-    hyper = {"n_pca": model.n_pca, "n_pca_used": int(model.pca_["mri"].n_components_), "reg": model.reg,
-             "top_correlation": float(model.correlations_[0])}
+    t_mri, t_pet, _ = parts["train"]
+    with threads:
+        try:
+            model = CrossViewHashing(n_bits, seed=data.seed).fit(t_mri, t_pet)
+        except ValueError as error:
+            raise NotApplicable(str(error)) from error
+        codes = {}
+        for part in ("query", "database"):
+            mri, pet, codes[part, "labels"] = parts[part]
+            codes[part, "mri"], codes[part, "pet"] = model.encode(mri, "mri"), model.encode(pet, "pet")
+    hyper = {**described, "n_pca": model.n_pca, "n_pca_used": int(model.pca_["mri"].n_components_),
+             "reg": model.reg, "top_correlation": float(model.correlations_[0])}
     return MethodRun(codes, time.perf_counter() - started, 0, hyper)
