@@ -61,11 +61,12 @@ implementation's settings give; the weight is exposed (``lambda_p``).
 
 How well it works: the reference implementation's own header reports mAP
 0.166 on CIFAR-10 at 48 bits; in a smoke run here (K = 16, 8 epochs) PCDH
-stays near the random-codes floor (0.42 / 0.30 against 0.47 / 0.35), and
-neither ``lambda_p = 0`` nor the blocked gradient changes that much. Wang &
-Zeng's Table 2 reports it among the strongest baselines (0.61 at 16 bits on
-ADNI2), so their implementation must differ in ways the sources reachable
-here do not show.
+stays near the random-codes floor (0.50 / 0.37 against 0.47 / 0.35), with
+``lambda_p`` at 1, 0.01 or 0, and after the discrete layer was made to start
+at the identity (``b = sign(h)``; a random start scrambles what the pairwise
+terms give ``h``). Wang & Zeng's Table 2 reports it among the strongest
+baselines (0.61 at 16 bits on ADNI2), so their implementation must differ in
+ways the sources reachable here do not show.
 
 References
 ----------
