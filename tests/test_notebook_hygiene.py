@@ -105,3 +105,14 @@ def test_reading_time_counts_what_a_reader_sees():
     minutes = reading_minutes(notebook)
     assert minutes == pytest.approx((140 + 8) / 70 + 3 / 16 + 0.5)  # 8 words in the title cell
     assert stated_reading_minutes(notebook) == 12
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_stated_reading_time_matches_the_chapters_length(path):
+    from neurohash_lite.chapter import reading_minutes, stated_reading_minutes
+    notebook = load(path)
+    stated, measured = stated_reading_minutes(notebook), reading_minutes(notebook)
+    assert stated is not None, f"{path.name}: the title cell must state 'About N minutes to read'"
+    assert abs(stated - measured) <= max(5, 0.2 * measured), (
+        f"{path.name} states {stated} minutes to read; its length reads as about {measured:.0f} "
+        "(python -m neurohash_lite.chapter reading-time)")
