@@ -554,6 +554,15 @@ def evaluate(
     return {"mri_to_pet": mri_to_pet, "pet_to_mri": pet_to_mri, "mean": (mri_to_pet + pet_to_mri) / 2}
 
 
+def _plain(value):
+    """``value`` with every NumPy scalar inside dicts, lists and tuples made a Python number."""
+    if isinstance(value, dict):
+        return {key: _plain(item) for key, item in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_plain(item) for item in value)
+    return value.item() if isinstance(value, np.generic) else value
+
+
 def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, objective: nn.Module | None = None,
                     history: History | None = None, metadata: dict | None = None) -> Path:
     """Save weights, history and metadata so :func:`load_checkpoint` can read
@@ -570,7 +579,9 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, objective: nn.
         Its state (e.g. Method A's adaptive scale) is saved too.
     history : History, optional
     metadata : dict, optional
-        Plain Python values only (str, int, float, bool, lists, dicts).
+        Plain Python values (str, int, float, bool, lists, dicts); NumPy
+        scalars in it are stored as the Python numbers they hold, since
+        ``weights_only`` loading refuses them.
 
     Returns
     -------
@@ -582,7 +593,7 @@ def save_checkpoint(path: str | os.PathLike, model: nn.Module, *, objective: nn.
         "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
         "objective": None if objective is None else {k: v.detach().cpu() for k, v in objective.state_dict().items()},
         "history": None if history is None else history.to_dict(),
-        "metadata": metadata or {},
+        "metadata": _plain(metadata or {}),
     }
     with tempfile.NamedTemporaryFile(dir=path.parent, suffix=".tmp", delete=False) as handle:
         torch.save(payload, handle)

@@ -225,7 +225,7 @@ def test_the_objective_may_give_its_parameters_their_own_learning_rate(data):
     moved = {}
     for objective in (PairwiseObjective(), Fast()):
         fit(TinyCrossModal(), objective, data[0], config(epochs=1, lr=1e-3))
-        moved[type(objective).__name__] = abs(float(objective.log_scale))
+        moved[type(objective).__name__] = abs(float(objective.log_scale.detach()))
     steps = len(data[0]) // 16
     assert moved["PairwiseObjective"] <= steps * 1e-3 * 1.01
     assert moved["Fast"] > 50 * moved["PairwiseObjective"]
@@ -274,12 +274,14 @@ def test_checkpoint_round_trip_gives_identical_codes(tmp_path, data):
     objective = PairwiseObjective()
     result = fit(TinyCrossModal(), objective, train, config(epochs=3))
     path = save_checkpoint(tmp_path / "run" / "model.pt", result.model, objective=objective,
-                           history=result.history, metadata={"method": "tiny", "bits": N_BITS})
+                           history=result.history,
+                           metadata={"method": "tiny", "bits": N_BITS, "scores": {"map": np.float64(0.5)}})
     assert not list(path.parent.glob("*.tmp"))
     assert path.stat().st_mode & 0o044, "a checkpoint should be readable by others, like any saved file"
     restored, restored_objective = TinyCrossModal(), PairwiseObjective()
     history, metadata = load_checkpoint(path, restored, objective=restored_objective)
-    assert metadata == {"method": "tiny", "bits": N_BITS}
+    assert metadata == {"method": "tiny", "bits": N_BITS, "scores": {"map": 0.5}}
+    assert type(metadata["scores"]["map"]) is float  # NumPy scalars are stored as Python numbers
     assert isinstance(history, History) and history.loss == result.history.loss
     assert torch.equal(restored_objective.log_scale, objective.log_scale)
     for modality in ("mri", "pet"):
