@@ -79,9 +79,16 @@ class PairedDifference:
         return "inconclusive"
 
     def describe(self, digits: int = 3) -> str:
-        """``+0.031 [+0.012, +0.050], higher in 5 of 6 runs``."""
+        """``+0.031 [+0.012, +0.050], higher in 5 of 6 runs (per run +0.031 ± 0.020)``.
+
+        The interval is over test subjects; the count and the per-run mean
+        ± standard deviation are over the runs (code lengths and seeds),
+        the variation between training runs that the interval leaves out.
+        """
+        values = np.array(list(self.per_run.values()), dtype=float)
+        spread = f" (per run {values.mean():+.{digits}f} ± {values.std():.{digits}f})" if values.size > 1 else ""
         return (f"{self.mean:+.{digits}f} [{self.low:+.{digits}f}, {self.high:+.{digits}f}], "
-                f"higher in {self.wins} of {self.runs} runs")
+                f"higher in {self.wins} of {self.runs} runs{spread}")
 
 
 def paired_bootstrap(groups, n_resamples: int = 2000, seed: int = 0, confidence: float = 0.95) -> tuple:

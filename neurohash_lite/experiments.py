@@ -829,8 +829,12 @@ def summary_rows(results: dict) -> list[dict]:
 
 def summary_cells(results: dict) -> dict:
     """``{(method, K, direction): (mean, std)}`` over seeds, ``direction`` also ``"mean"``
-    (the two directions' average), as :func:`neurohash_lite.published.side_by_side_table` takes it."""
-    return {(row["method"], row["n_bits"], direction): row[direction]
+    (the two directions' average), as :func:`neurohash_lite.published.side_by_side_table` takes it.
+
+    The std is NaN where a single seed ran: one run has no spread to show
+    (a printed "± 0.000" would claim one)."""
+    return {(row["method"], row["n_bits"], direction): (row[direction][0], row[direction][1] if row["n_seeds"] > 1
+                                                         else float("nan"))
             for row in summary_rows(results) for direction in DIRECTIONS + ("mean",)}
 
 

@@ -14,6 +14,7 @@ numbers; nothing here recomputes them.
 from __future__ import annotations
 
 import csv
+import math
 from pathlib import Path
 
 __all__ = [
@@ -215,6 +216,11 @@ _ARROWS = {"mri_to_pet": "M→P", "pet_to_mri": "P→M", "mean": "Aver",
            "image_to_text": "I→T", "text_to_image": "T→I"}
 
 
+def _mean_and_spread(mean: float, std: float, digits: int) -> str:
+    """``0.612 ± 0.031``, or ``0.612 (1 seed)`` where the std is NaN (a single run)."""
+    return f"{mean:.{digits}f} (1 seed)" if math.isnan(std) else f"{mean:.{digits}f} ± {std:.{digits}f}"
+
+
 def side_by_side_table(rows: list[dict], paper: str, table, ours: dict, *, names: dict | None = None,
                        extra_methods=(), digits: int = 3) -> str:
     """A published table in its paper's layout, every printed row followed by ours.
@@ -228,7 +234,8 @@ def side_by_side_table(rows: list[dict], paper: str, table, ours: dict, *, names
     ours : dict
         ``{(method_id, n_bits, direction): (mean, std)}`` over seeds, for the
         methods this book ran on the matching setting (``direction`` as in
-        the CSV, ``"mean"`` for the average of the two directions).
+        the CSV, ``"mean"`` for the average of the two directions); a NaN
+        std (one seed) prints the mean alone, marked "(1 seed)".
     names : dict, optional
         Display name of a method id for the extra rows.
     extra_methods : sequence of str
@@ -257,8 +264,8 @@ def side_by_side_table(rows: list[dict], paper: str, table, ours: dict, *, names
     def our_cells(method, columns):
         if method not in implemented:
             return ["not implemented yet"] + [""] * (len(columns) - 1)
-        return [f"{ours[method, k, d][0]:.{digits}f} ± {ours[method, k, d][1]:.{digits}f}"
-                if (method, k, d) in ours else "n/a" for k, d in columns]
+        return [_mean_and_spread(*ours[method, k, d], digits) if (method, k, d) in ours else "n/a"
+                for k, d in columns]
 
     methods = list(printed) + [m for m in extra_methods if m not in printed]
     if "mean" not in directions:  # Tao & An: a block of rows per direction

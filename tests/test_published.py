@@ -211,6 +211,9 @@ def test_side_by_side_table_keeps_the_papers_layout_and_marks_what_is_not_implem
     assert lines[-2].startswith("| DCPHA | paper | 0.6600 | 0.6534 | 0.6567 |")
     assert lines[-1] == "|  | ours | " + " | ".join(["0.650 ± 0.020"] * 12) + " |"
     assert lines[3] == "|  | ours | not implemented yet |" + "  |" * 11   # DHN
+    ours[("dcpha", 16, "mri_to_pet")] = (0.65, float("nan"))  # one seed: no spread to show
+    lines = side_by_side_table(rows, "wang2023", "2", ours).splitlines()
+    assert lines[-1].startswith("|  | ours | 0.650 (1 seed) | 0.650 ± 0.020 |")
 
 
 def test_results_file_names_the_missing_path(tmp_path):
@@ -230,3 +233,18 @@ def test_published_versus_run_puts_the_printed_rows_above_ours():
         "| AHS (Table I) | 0.5625 | 0.5312 | 0.5533 | 0.4837 |",
         "| this chapter | 0.712 | n/a | n/a | n/a |",
     ]
+
+
+def test_summary_cells_give_no_spread_for_a_single_seed():
+    import math
+
+    from neurohash_lite.experiments import summary_cells
+
+    def run(method, seed, value):
+        return {"method": method, "n_bits": 16, "seed": seed, "status": "done", "train_seconds": 1.0,
+                "map": {"mri_to_pet": value, "pet_to_mri": value, "mean": value}}
+
+    cells = summary_cells({"runs": [run("dpsh", 0, 0.5), run("dpsh", 1, 0.7), run("csq", 0, 0.6)]})
+    mean, std = cells["dpsh", 16, "mean"]
+    assert abs(mean - 0.6) < 1e-12 and abs(std - 0.1) < 1e-12  # population std of 0.5 and 0.7
+    assert cells["csq", 16, "mean"][0] == 0.6 and math.isnan(cells["csq", 16, "mean"][1])
