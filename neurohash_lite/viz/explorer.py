@@ -21,16 +21,37 @@ Views
 - map: a 2-D map of all codes by classical MDS on the Hamming distances;
 - bits: how often each bit is +1 per class, and the bit-bit correlations;
 - cube: for K = 3, every code at its corner of {-1, +1}^3.
+
+Two interactive explorers read the same precomputed state
+(:meth:`HammingExplorer.browser_data`: packed codes per K, labels, ids, map
+coordinates per K, thumbnails, the selection):
+
+- :meth:`HammingExplorer.browser_view`, a standalone Bokeh document whose
+  controls recompute every view in the browser (``explorer.js``, next to this
+  file), so it answers on a static HTML page with no kernel behind it;
+- :meth:`HammingExplorer.widget`, ipywidgets over the ``plot_*`` methods, for
+  a live kernel (Jupyter, Colab), where Python can do more than the page
+  (encode a new scan, add a view).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
+import base64
+import html
+import io
+import json
+import re
+from pathlib import Path
+
 import numpy as np
 
 from neurohash_lite import metrics
-from neurohash_lite.retrieval import HammingIndex, check_codes
+from neurohash_lite.retrieval import HammingIndex, check_codes, pack_codes
+
+#: The browser half of the explorer (XOR + popcount, top-k, histogram, PR by radius, the view).
+EXPLORER_JS = Path(__file__).with_name("explorer.js")
 
 __all__ = ["CLASS_NAMES", "MODALITIES", "Neighbours", "RadiusReport", "classical_mds", "HammingExplorer"]
 
@@ -40,6 +61,7 @@ CLASS_NAMES = ("NC", "MCI", "AD")
 MODALITIES = ("mri", "pet")
 _MODALITY_NAMES = {"mri": "sMRI", "pet": "PET"}
 _CLASS_COLOURS = ("tab:blue", "tab:orange", "tab:red")
+_CLASS_HEX = ("#1f77b4", "#ff7f0e", "#d62728")     # the same colours, for the browser
 _MODALITY_MARKERS = {"mri": "o", "pet": "^"}
 
 
@@ -96,6 +118,16 @@ class RadiusReport:
     radii: np.ndarray
     precision_curve: np.ndarray
     recall_curve: np.ndarray
+
+
+class _HTMLView:
+    """An HTML fragment that notebooks display as such (``data`` holds the HTML)."""
+
+    def __init__(self, data: str):
+        self.data = data
+
+    def _repr_html_(self) -> str:
+        return self.data
 
 
 def classical_mds(distances, n_components: int = 2) -> np.ndarray:
@@ -488,6 +520,192 @@ class HammingExplorer:
             at = (codes == np.array(corner)).all(axis=1)
             result[corner] = np.bincount(labels[at], minlength=len(CLASS_NAMES))
         return result
+
+    # ------------------------------------------------------------------
+    # The kernel-free explorer (Bokeh + explorer.js)
+    # ------------------------------------------------------------------
+    def browser_data(self, thumbnail_size: int = 40, digits: int = 3) -> dict:
+        """Everything the browser explorer needs, precomputed here, as JSON-ready data.
+
+        The browser computes the rest (``explorer.js``): distances by XOR and
+        popcount of the packed codes, the top-k with ties in subject order,
+        the distance histogram and precision and recall by radius.
+
+        Parameters
+        ----------
+        thumbnail_size : int
+            Thumbnails are shrunk (never enlarged) to at most this many pixels
+            a side, as PNG data URIs (sMRI grey, PET in the ``hot`` map, each
+            modality on one intensity scale).
+        digits : int
+            Decimals kept of the map coordinates (bits).
+
+        Returns
+        -------
+        dict
+            ``n``, ``k``, ``labels`` (n,), ``ids`` (n,), ``class_names``,
+            ``bits`` (the K, ascending), ``codes[str(K)][modality]`` (base64 of
+            :func:`~neurohash_lite.retrieval.pack_codes`, (n, ceil(K/8)) bytes),
+            ``map[str(K)]`` (``x``, ``y``: the :meth:`code_map` of all 2n codes),
+            ``thumbs[modality]`` (n data URIs, empty strings without thumbnails)
+            and ``state`` (the current selection).
+        """
+        n = len(self.labels)
+        codes, maps = {}, {}
+        for n_bits in self.bit_lengths:
+            codes[str(n_bits)] = {m: base64.b64encode(pack_codes(self.codes[n_bits][m]).tobytes()).decode("ascii")
+                                  for m in MODALITIES}
+            coords = np.round(self.code_map(n_bits), digits)
+            maps[str(n_bits)] = {"x": coords[:, 0].tolist(), "y": coords[:, 1].tolist()}
+        return {"n": n, "k": self.k, "labels": self.labels.tolist(), "ids": self.subject_ids.tolist(),
+                "class_names": list(CLASS_NAMES), "bits": list(self.bit_lengths), "codes": codes, "map": maps,
+                "thumbs": self._thumbnail_uris(thumbnail_size), "state": dict(self.state)}
+
+    def _thumbnail_uris(self, size: int) -> dict:
+        if self.thumbnails is None:
+            return {m: [""] * len(self.labels) for m in MODALITIES}
+        import matplotlib
+        from PIL import Image
+
+        uris = {}
+        for m in MODALITIES:
+            images = self.thumbnails[m]
+            low, high = float(np.min(images)), float(np.max(images))
+            scaled = np.clip((images - low) / max(high - low, 1e-12) * 255, 0, 255).astype(np.uint8)
+            palette = (matplotlib.colormaps["gray" if m == "mri" else "hot"](np.arange(256))[:, :3] * 255)
+            palette = palette.astype(np.uint8).ravel().tolist()
+            uris[m] = []
+            for image in scaled:
+                picture = Image.fromarray(image, mode="L")
+                if max(picture.size) > size:
+                    picture.thumbnail((size, size), Image.Resampling.BILINEAR)
+                picture = picture.convert("P")
+                picture.putpalette(palette)
+                buffer = io.BytesIO()
+                picture.save(buffer, format="PNG", optimize=True)
+                uris[m].append("data:image/png;base64," + base64.b64encode(buffer.getvalue()).decode("ascii"))
+        return uris
+
+    def browser_document(self, thumbnail_size: int = 40) -> str:
+        """The browser explorer as one standalone HTML document (Bokeh, inline resources, no network).
+
+        Controls: query subject, modality, K, radius. Views: the neighbours'
+        thumbnails and distances, the distance histogram with the ball's edge,
+        the query's PR-by-radius curve with its point at r, and the query and
+        its top-k on the 2-D map. Every control calls ``explorer.js``'s
+        ``update``, which recomputes the views from :meth:`browser_data`
+        embedded in the page; the first state is drawn the same way when the
+        document is ready.
+        """
+        from bokeh.document import Document
+        from bokeh.embed import file_html
+        from bokeh.events import DocumentReady
+        from bokeh.layouts import column, row
+        from bokeh.models import (ColumnDataSource, CustomJS, Div, Legend, LegendItem, RadioButtonGroup, Select,
+                                  Slider, Span)
+        from bokeh.plotting import figure
+        from bokeh.resources import INLINE
+
+        data = self.browser_data(thumbnail_size)
+        state, n = self.state, len(self.labels)
+        query = Select(title="query subject", name="nh-query", value=str(state["query"]), width=230,
+                       options=[(str(i), f"{sid} ({CLASS_NAMES[label]})")
+                                for i, (sid, label) in enumerate(zip(self.subject_ids, self.labels))])
+        modality = RadioButtonGroup(labels=[_MODALITY_NAMES[m] for m in MODALITIES], name="nh-modality",
+                                    active=MODALITIES.index(state["modality"]))
+        bits = RadioButtonGroup(labels=[f"K = {b}" for b in self.bit_lengths], name="nh-bits",
+                                active=self.bit_lengths.index(state["n_bits"]))
+        radius = Slider(title="radius r (bits)", name="nh-radius", start=0, end=state["n_bits"], step=1,
+                        value=state["radius"], width=230)
+        neighbours = Div(text="<i>The explorer needs JavaScript.</i>", name="nh-neighbours", width=760)
+
+        hist = ColumnDataSource({"distance": [], "relevant": [], "other": []}, name="nh-hist")
+        hist_fig = figure(width=380, height=310, title=" ", x_axis_label="Hamming distance to the query (bits)",
+                          y_axis_label="scans of the other modality", toolbar_location=None)
+        hist_fig.vbar_stack(["relevant", "other"], x="distance", width=0.9, source=hist,
+                            color=["#2ca02c", "#bbbbbb"], legend_label=["relevant (same diagnosis)", "not relevant"])
+        edge = Span(location=state["radius"] + 0.5, dimension="height", line_dash="dashed", line_color="black")
+        hist_fig.add_layout(edge)
+        hist_fig.legend.label_text_font_size = "8pt"
+        hist_fig.legend.orientation = "horizontal"
+        hist_fig.add_layout(hist_fig.legend[0], "below")
+        hist_fig.y_range.start = 0
+
+        pr_curve = ColumnDataSource({"recall": [], "precision": [], "radius": []}, name="nh-pr-curve")
+        pr_point = ColumnDataSource({"recall": [], "precision": [], "radius": []}, name="nh-pr-point")
+        pr_fig = figure(width=380, height=310, title=" ", x_axis_label="recall", y_axis_label="precision",
+                        x_range=(-0.02, 1.02), y_range=(-0.02, 1.02), toolbar_location=None)
+        pr_fig.line("recall", "precision", source=pr_curve, color="#1f77b4", legend_label="this query, r = 0..K")
+        pr_fig.scatter("recall", "precision", source=pr_curve, color="#1f77b4", size=4)
+        pr_fig.scatter("recall", "precision", source=pr_point, color="black", size=11, legend_label="radius r")
+        pr_fig.legend.label_text_font_size = "8pt"
+        pr_fig.legend.orientation = "horizontal"
+        pr_fig.add_layout(pr_fig.legend[0], "below")
+
+        first = data["map"][str(state["n_bits"])]
+        _, all_labels, all_modalities = self.all_codes(state["n_bits"])
+        map_points = ColumnDataSource({
+            "x": first["x"], "y": first["y"], "colour": [_CLASS_HEX[c] for c in all_labels],
+            "marker": ["circle" if m == "mri" else "triangle" for m in all_modalities],
+            "name": [f"{sid} {_MODALITY_NAMES[m]} ({CLASS_NAMES[c]})" for sid, m, c in
+                     zip(np.tile(self.subject_ids, 2), all_modalities, all_labels)]}, name="nh-map-points")
+        map_query = ColumnDataSource({"x": [], "y": []}, name="nh-map-query")
+        map_links = ColumnDataSource({"xs": [], "ys": []}, name="nh-map-links")
+        map_fig = figure(width=500, height=420, title="All codes: classical MDS on Hamming distances",
+                         x_axis_label="MDS axis 1 (bits)", y_axis_label="MDS axis 2 (bits)",
+                         tools="pan,wheel_zoom,reset,hover", tooltips=[("scan", "@name")])
+        map_fig.multi_line("xs", "ys", source=map_links, color="black", line_width=1)
+        points = map_fig.scatter("x", "y", source=map_points, color="colour", marker="marker", size=7, alpha=0.6)
+        star = map_fig.scatter("x", "y", source=map_query, marker="star", size=22, color="gold", line_color="black")
+        items = []
+        for c, name in enumerate(CLASS_NAMES):
+            dot = map_fig.scatter([np.nan], [np.nan], color=_CLASS_HEX[c], marker="square", size=8)
+            items.append(LegendItem(label=name, renderers=[dot]))
+        for m, marker in (("mri", "circle"), ("pet", "triangle")):
+            dot = map_fig.scatter([np.nan], [np.nan], color="grey", marker=marker, size=8)
+            items.append(LegendItem(label=_MODALITY_NAMES[m], renderers=[dot]))
+        items.append(LegendItem(label="query (lines: to its top-k)", renderers=[star]))
+        map_fig.add_layout(Legend(items=items, label_text_font_size="8pt"), "right")
+        map_fig.hover.renderers = [points]
+
+        models = dict(query=query, modality=modality, bits=bits, radius=radius, neighbours=neighbours, hist=hist,
+                      pr_curve=pr_curve, pr_point=pr_point, map_points=map_points, map_query=map_query,
+                      map_links=map_links, edge=edge, hist_title=hist_fig.title, pr_title=pr_fig.title)
+        callback = CustomJS(args={"models": models},
+                            code="window.NeuroHashExplorer.update(window.NeuroHashData, models);")
+        query.js_on_change("value", callback)
+        modality.js_on_change("active", callback)
+        bits.js_on_change("active", callback)
+        radius.js_on_change("value", callback)
+        layout = column(row(query, radius), row(modality, bits), neighbours, row(hist_fig, pr_fig), map_fig)
+        document = Document()
+        document.add_root(layout)
+        document.js_on_event(DocumentReady, callback)     # the first state, drawn by the same code
+        page = file_html(document, resources=INLINE, title="Hamming-space explorer")
+        payload = json.dumps(data, separators=(",", ":")).replace("</", "<\\/")
+        script = EXPLORER_JS.read_text(encoding="utf-8").replace("</", "<\\/")
+        inject = (f'<script type="text/javascript">window.NeuroHashData = {payload};</script>\n'
+                  f'<script type="text/javascript">\n{script}\n</script>\n')
+        # Bokeh's own script holds the text "</head>" too: insert before the real one.
+        head_end = [m.start() for m in re.finditer(r"</head>\s*<body", page)][-1]
+        return page[:head_end] + inject + page[head_end:]
+
+    def browser_view(self, height: int = 1060, thumbnail_size: int = 40):
+        """The kernel-free explorer for a notebook cell or an HTML page.
+
+        :meth:`browser_document` in an ``<iframe srcdoc>``: the page (a
+        notebook, Colab, the built book) shows it with no kernel and no
+        network, and Bokeh's script, which is not AMD-aware, runs in its own
+        document, away from the require.js that the widget manager loads.
+
+        Returns
+        -------
+        An object that notebooks display as HTML (its ``data`` is the ``<iframe>``).
+        """
+        document = html.escape(self.browser_document(thumbnail_size), quote=True)
+        return _HTMLView(f'<iframe class="nh-explorer" title="Hamming-space explorer" srcdoc="{document}" '
+                    f'style="width: 100%; height: {int(height)}px; border: 1px solid #ddd;" '
+                    f'loading="eager"></iframe>')
 
     # ------------------------------------------------------------------
     # The live widget
