@@ -2,6 +2,7 @@
 
     python -m neurohash_lite.bench retrieval            # distances and mAP at Q=100, N up to 1e6
     python -m neurohash_lite.bench retrieval --db-sizes 10000 --bits 64
+    python -m neurohash_lite.bench archive              # scans, multi-index hashing, faiss at N up to 1e6
 
 Each sub-command is a function ``run_<name>(args)`` plus a sub-parser made
 by ``add_<name>_parser(commands)``; :func:`main` wires them together. The
@@ -632,6 +633,12 @@ def add_train_dcpha_parser(commands) -> None:
     parser.set_defaults(run=run_train_dcpha)
 
 
+def add_archive_parser(commands) -> None:
+    from neurohash_lite import bench_archive
+
+    bench_archive.add_archive_parser(commands)
+
+
 def add_data_parser(commands) -> None:
     from neurohash_lite import bench_data
 
@@ -650,6 +657,7 @@ def main_parser() -> argparse.ArgumentParser:
     add_train_ahs_parser(commands)
     add_train_dcpha_parser(commands)
     add_data_parser(commands)
+    add_archive_parser(commands)
     return parser
 
 

@@ -600,8 +600,8 @@ class HammingIndex:
     n_bits : int
         The code length K.
     backend : {"auto", "numpy", "faiss", "torch"}
-        "auto" takes torch on a CUDA GPU when one is present, else faiss when
-        installed and K is a multiple of 64, else numpy.
+        "auto" takes torch on a CUDA GPU when one is present, else faiss
+        (``IndexBinaryFlat``, any K) when installed, else numpy.
     device : str or torch.device, optional
         For the torch backend: where the codes live ("cuda" by default when
         available, else "cpu"). A CUDA device with no GPU visible to torch
@@ -643,7 +643,9 @@ class HammingIndex:
 
             if torch.cuda.is_available():
                 return "torch"
-        return _resolve_backend("auto", self._n_bytes)
+        # faiss's IndexBinaryFlat searches codes of any byte length (unlike
+        # faiss.hammings, which packed_hamming_distance uses only at whole words).
+        return "faiss" if _faiss_available() else "numpy"
 
     @property
     def ntotal(self) -> int:
@@ -713,6 +715,8 @@ class HammingIndex:
         if int(k) != k or not 1 <= k <= self.ntotal:
             raise ValueError(f"k={k!r} must be an integer in 1..{self.ntotal} (the codes in the index)")
         k = int(k)
+        if self.backend == "faiss":
+            return self._faiss_search(query_packed, k)
         indices = np.empty((len(query_packed), k), dtype=np.int64)
         distances = np.empty((len(query_packed), k), dtype=distance_dtype(self.n_bits))
         for start, block in self._distance_blocks(query_packed):
@@ -731,6 +735,23 @@ class HammingIndex:
                 for i, row in enumerate(block):
                     indices[start + i], distances[start + i] = _top_k_by_distance(row, k, self.n_bits)
         return indices, distances
+
+    def _faiss_search(self, query_packed: np.ndarray, k: int) -> tuple[np.ndarray, np.ndarray]:
+        """k-NN by faiss ``IndexBinaryFlat``, then each row put in (distance, index) order.
+
+        faiss's heap search visits the codes in index order and admits a
+        code only when it is strictly closer than the current k-th, evicting
+        the largest (distance, index) pair; so the k codes it keeps are the k
+        smallest by (distance, index), the set the numpy backend returns.
+        Only their order inside a distance may differ, and is fixed here.
+        The tests check the result against the numpy backend on tie-heavy
+        databases larger than faiss's internal blocks.
+        """
+        self._faiss_index.use_heap = True
+        faiss_distances, faiss_indices = self._faiss_index.search(query_packed, k)
+        key = faiss_distances.astype(np.int64) * self.ntotal + faiss_indices
+        key.sort(axis=1)
+        return key % self.ntotal, (key // self.ntotal).astype(distance_dtype(self.n_bits))
 
     def range_search(self, queries, radius: int) -> RangeSearchResult:
         """Every code within Hamming distance ``radius`` (inclusive) of each query.
