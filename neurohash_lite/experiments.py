@@ -65,17 +65,18 @@ import numpy as np
 import torch
 
 from neurohash_lite import adsh, daph, dcpha_model, dihn, dscmr, dsdh, fah, metrics, pcdh
-from neurohash_lite.data import load_tier_cohort
+from neurohash_lite.data import load_cohort, load_tier_cohort
 from neurohash_lite.losses import (AHSLoss, CMHHLoss, CSQLoss, DCMHLoss, DHNLoss, DPNLoss, DPSHLoss, DSHLoss, IDHNLoss,
                                    LCDSHLoss, PGDHLoss, TripletHashingLoss)
 from neurohash_lite.retrieval import pack_codes, unpack_codes
 from neurohash_lite.shallow import cvh, scm, seph
 from neurohash_lite.runner import MethodRun, NotApplicable, RunContext, random_codes, run_hashnet, run_loss, seed_data
+from neurohash_lite.runtime import data_dir as data_dir_of
 from neurohash_lite.runtime import environment_report, resolve_tier, select_device
 
 __all__ = ["Method", "METHODS", "SETTINGS", "CompareConfig", "compare", "validate_results", "load_results",
            "run_codes", "run_histograms", "precision_at_k_curve", "pr_radius_curve", "ndcg_per_query",
-           "reproduce", "reproduction_report",
+           "reproduce", "reproduction_report", "check_bids_split", "MIN_PER_DIAGNOSIS",
            "same_platform", "summary_rows", "summary_cells", "format_table",
            "seeds_layout_table", "main"]
 
@@ -175,6 +176,11 @@ class CompareConfig:
         Seed of the synthetic cohort (the data), the same for every run.
     device : str
         ``"auto"``, ``"cpu"`` or ``"cuda"``.
+    bids : str, optional
+        A BIDS folder (in MNI space, every subject labelled; see
+        :mod:`neurohash_lite.data.bids`) to compare on instead of a synthetic
+        cohort: the reader's own data. ``preset`` is then unused; the results
+        file names the folder and a digest of its file list, never its data.
     """
 
     scale: str = "book"
@@ -189,6 +195,7 @@ class CompareConfig:
     lr: float = 1e-3
     cohort_seed: int = 0
     device: str = "auto"
+    bids: str | None = None
 
     def tier(self):
         """The tier with this comparison's overrides."""
@@ -204,6 +211,8 @@ class CompareConfig:
             raise ValueError(f"methods={tuple(self.methods)!r}: choose from {tuple(METHODS)}")
         if self.protocol not in ("ahs", "dcpha"):
             raise ValueError(f"protocol={self.protocol!r} must be 'ahs' or 'dcpha'")
+        if self.bids is not None and not Path(self.bids).is_dir():
+            raise ValueError(f"bids={str(self.bids)!r} is not a folder")
         seeds = tuple(int(s) for s in self.seeds)
         if not seeds:
             raise ValueError("seeds must name at least one seed")
@@ -594,14 +603,60 @@ def _split_record(data) -> dict:
     return record
 
 
-def _setting_name(preset: str, protocol: str) -> str:
-    return f"{preset}-{protocol}"
+def _setting_name(preset: str, protocol: str, bids=None) -> str:
+    return f"bids-{Path(bids).resolve().name}-{protocol}" if bids is not None else f"{preset}-{protocol}"
+
+
+#: Paired subjects each diagnosis needs under a protocol's split: ``ahs``
+#: one query, one validation and one training subject; ``dcpha`` one test
+#: and one training subject.
+MIN_PER_DIAGNOSIS = {"ahs": 3, "dcpha": 2}
+
+
+def check_bids_split(labels, protocol: str, folder: str = "the folder") -> None:
+    """Refuse a folder whose paired subjects are too few per diagnosis for the protocol's split.
+
+    Parameters
+    ----------
+    labels : array-like (n,), int
+        Diagnoses of the paired subjects (0 NC, 1 MCI, 2 AD).
+    protocol : {"ahs", "dcpha"}
+    folder : str
+        How errors name the folder.
+
+    Raises
+    ------
+    ValueError
+        Naming the diagnosis (or saying that fewer than two are present).
+    """
+    from neurohash_lite.data import DIAGNOSES
+
+    labels = np.asarray(labels, dtype=np.int64)
+    need = MIN_PER_DIAGNOSIS[protocol]
+    present = np.unique(labels)
+    if len(present) < 2:
+        raise ValueError(f"{folder}: its paired subjects hold {len(present)} diagnosis; retrieval by diagnosis "
+                         "needs at least two")
+    for c in present:
+        n = int((labels == c).sum())
+        if n < need:
+            raise ValueError(f"{folder}: {n} paired subject(s) with diagnosis {DIAGNOSES[c]}, but the "
+                             f"{protocol!r} split needs at least {need} per diagnosis")
 
 
 def _config_record(config: CompareConfig, tier) -> dict:
     # the tier's own bits and seeds are replaced by the comparison's (resume may add to them)
     sizes = {k: v for k, v in dataclasses.asdict(tier).items() if k not in ("bits", "seeds")}
-    return {"scale": config.scale, "setting": _setting_name(config.preset, config.protocol), "tier": sizes,
+    if config.bids is not None:
+        from neurohash_lite.data.bids import folder_digest
+
+        folder = Path(config.bids).resolve()
+        sizes["preset"] = None
+        data = {"bids": {"folder": folder.name, "file_list_sha256": folder_digest(folder)}}
+    else:
+        data = {}
+    return {**data, "scale": config.scale, "setting": _setting_name(config.preset, config.protocol, config.bids),
+            "tier": sizes,
             "seeds": list(config.seeds), "bits": list(config.bits), "methods": list(config.methods),
             "epochs": config.epochs, "pretrain_epochs": config.pretrain_epochs, "lr": config.lr,
             "cohort_seed": config.cohort_seed, "protocol": config.protocol,
@@ -653,8 +708,8 @@ def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = Fal
         if not resume:
             raise ValueError(f"{out} exists: pass resume=True (--resume) to add to it, or choose another out")
         results = load_results(out, complete=False)
-        for key in SHARED_FIELDS:
-            if results["config"][key] != _json_ready(record[key]):
+        for key in SHARED_FIELDS + (("bids",) if "bids" in record or "bids" in results["config"] else ()):
+            if results["config"].get(key) != _json_ready(record.get(key)):
                 raise ValueError(f"{out} was made with {key}={results['config'][key]!r}, this comparison uses "
                                  f"{record[key]!r}: resume needs the same setting")
         for key in ("seeds", "bits"):
@@ -672,6 +727,11 @@ def compare(config: CompareConfig, out: str | os.PathLike, *, resume: bool = Fal
     done = {(r["method"], r["n_bits"], r["seed"]) for r in results["runs"]}
 
     cohort = None
+    if config.bids is not None:
+        # load and check the reader's folder before the first run, so a bad folder writes nothing
+        cohort = load_cohort(config.bids, tier.spatial_dims, tier.image_size, tier.n_slices, tier.voxel_size_mm,
+                             cache_dir=data_dir_of(data_dir) / "cache")
+        check_bids_split(cohort.paired_labels, config.protocol, str(config.bids))
     for seed in config.seeds:
         todo = [(m, k) for k in config.bits for m in config.methods if (m, k, seed) not in done]
         invocation["skipped"] += [[m, k, seed] for k in config.bits for m in config.methods if (m, k, seed) in done]
@@ -753,6 +813,9 @@ def reproduce(results: dict, methods, bits, seeds, out: str | os.PathLike, *, da
         The new results (same configuration as the stored file's, fewer cells).
     """
     stored = results["config"]
+    if "bids" in stored:
+        raise ValueError(f"these results were made on the BIDS folder {stored['bids']['folder']!r}: re-run "
+                         "compare --bids on that folder to reproduce them")
     config = CompareConfig(scale=stored["scale"], seeds=tuple(seeds), bits=tuple(bits), methods=tuple(methods),
                            preset=stored["tier"]["preset"], protocol=stored["protocol"], epochs=stored["epochs"],
                            pretrain_epochs=stored["pretrain_epochs"], width=stored["tier"]["width"],
@@ -882,6 +945,9 @@ def main(argv=None) -> int:
     run.add_argument("--setting", default=None, choices=tuple(SETTINGS),
                      help="a cohort and protocol of the papers (sets --preset and --protocol)")
     run.add_argument("--preset", default=None, help="synthetic cohort; default: the tier's")
+    run.add_argument("--bids", default=None, metavar="FOLDER",
+                     help="compare on this BIDS folder (MNI space, every subject labelled) instead of a synthetic "
+                          "cohort; the results name the folder and a digest of its file list")
     run.add_argument("--protocol", default="ahs", choices=("ahs", "dcpha"))
     run.add_argument("--seeds", type=int, nargs="+", default=[0])
     run.add_argument("--bits", type=int, nargs="+", default=None, help="default: the tier's")
@@ -909,13 +975,18 @@ def main(argv=None) -> int:
         print()
         print(seeds_layout_table(results))
         return 0
+    if args.bids and (args.setting or args.preset):
+        parser.error("--bids replaces --setting and --preset: the folder is the data")
     preset, protocol = SETTINGS[args.setting] if args.setting else (args.preset, args.protocol)
     config = CompareConfig(scale=args.scale, seeds=tuple(args.seeds), bits=None if args.bits is None else
                            tuple(args.bits), methods=tuple(args.methods), preset=preset, protocol=protocol,
                            epochs=args.epochs, pretrain_epochs=args.pretrain_epochs, width=args.width, lr=args.lr,
-                           cohort_seed=args.cohort_seed, device=args.device)
-    resolved = config.resolved()
-    out = args.out or f"results-{args.scale}-{_setting_name(resolved.preset, resolved.protocol)}.json"
+                           cohort_seed=args.cohort_seed, device=args.device, bids=args.bids)
+    try:
+        resolved = config.resolved()
+    except ValueError as error:
+        parser.error(str(error))
+    out = args.out or f"results-{args.scale}-{_setting_name(resolved.preset, resolved.protocol, resolved.bids)}.json"
     results = compare(config, out, resume=args.resume, rerun=args.rerun, data_dir=args.data_dir)
     print(format_table(results))
     print(f"written to {out}")

@@ -23,6 +23,10 @@ BUILD = ROOT / "_build"
 # so the suite never touches a reader's ~/neurohash_data.
 os.environ.setdefault("NEUROHASH_DATA", str(BUILD / "test-data"))
 os.environ.setdefault("MPLBACKEND", "Agg")
+# ANTs' registration is reproducible from its random seed only on one thread
+# (ITK reads this when ANTsPy is first imported): the registration tests must
+# not depend on how the threads interleave.
+os.environ.setdefault("ITK_GLOBAL_DEFAULT_NUMBER_OF_THREADS", "1")
 
 
 @pytest.fixture(scope="session")

@@ -24,7 +24,21 @@ Rules (DESIGN.md section 9):
 - a subject with a PET and no T1w image is skipped and reported;
 - an unknown diagnosis or a missing column is an error naming the file;
 - :func:`load_volume` rejects files that are not NIfTI, are corrupt or
-  truncated, hold NaN or infinite voxels, or have several frames.
+  truncated, hold NaN or infinite voxels, or have several frames;
+- an empty or ``n/a`` diagnosis is an error that points to
+  :func:`neurohash_lite.data.clinical.fill_diagnoses` (MMSE and CDR);
+- an image whose grid (shape, voxel size) differs from most images of its
+  modality is not an error: it is resampled like every image, and
+  :attr:`BidsLayout.notes` says so.
+
+:func:`copy_folder` copies a folder keeping only the subjects a
+``participants.tsv`` lists and leaving out chosen files;
+:func:`folder_digest` names a folder by a digest of its file list (results
+files record it instead of any data).
+
+pybids' ``BIDSLayout`` could do the walking; it is not used because the
+errors above would still have to be written here and it brings nine
+packages and an SQLite index with it (Chapter 10 weighs it).
 
 References
 ----------
@@ -50,6 +64,8 @@ __all__ = [
     "read_participants",
     "scan_layout",
     "load_volume",
+    "copy_folder",
+    "folder_digest",
 ]
 
 #: Diagnosis strings understood by default (case-insensitive) and their labels.
@@ -151,6 +167,12 @@ def read_participants(
         if not participant.startswith("sub-"):
             participant = f"sub-{participant}"
         diagnosis = row[diagnosis_column]
+        if diagnosis.lower() in ("", "n/a", "na", "nan"):
+            raise ValueError(
+                f"{path}, line {line}: the diagnosis of {participant} is missing ({diagnosis or 'empty'!r}); "
+                "fill it, or derive it from MMSE and CDR with "
+                "neurohash_lite.data.clinical.fill_diagnoses (ADNI's criteria)"
+            )
         if diagnosis.lower() not in codes:
             raise ValueError(
                 f"{path}, line {line}: unknown diagnosis {diagnosis!r} for {participant}; "
@@ -325,6 +347,7 @@ def scan_layout(
         mri_paths.append(mri[0])
         pet_paths.append(pet[0] if pet else None)
 
+    notes += _grid_notes(participants, keep, mri_paths, pet_paths, mri_suffix, pet_suffix)
     keep = np.asarray(keep, dtype=np.int64)
     if len(keep) == 0:
         raise ValueError(f"root={str(root)!r}: no participant has a {mri_suffix} image")
@@ -336,6 +359,101 @@ def scan_layout(
         severity=participants.severity[keep],
     )
     return BidsLayout(root, kept, mri_paths, pet_paths, pet_only, notes, mri_suffix, pet_suffix)
+
+
+def _grid_of(path: Path):
+    """(shape, voxel sizes in mm) from the header alone, or None if unreadable (load_volume reports it)."""
+    import nibabel as nib
+
+    try:
+        header = nib.load(path).header
+        return tuple(int(n) for n in header.get_data_shape()[:3]), tuple(round(float(z), 2) for z in header.get_zooms()[:3])
+    except Exception:  # noqa: BLE001 - any unreadable file is reported by load_volume with its name
+        return None
+
+
+def _grid_notes(participants, keep, mri_paths, pet_paths, mri_suffix, pet_suffix) -> list[str]:
+    """A note for each image whose grid differs from the most common grid of its modality."""
+    notes = []
+    for suffix, paths in ((mri_suffix, mri_paths), (pet_suffix, pet_paths)):
+        grids = {i: _grid_of(p) for i, p in enumerate(paths) if p is not None}
+        known = [g for g in grids.values() if g is not None]
+        if len(set(known)) < 2:
+            continue
+        common = max(set(known), key=known.count)
+        for i, grid in grids.items():
+            if grid is not None and grid != common:
+                subject = participants.participant_ids[keep[i]]
+                describe = lambda g: f"{'x'.join(map(str, g[0]))} voxels of {'x'.join(f'{z:g}' for z in g[1])} mm"
+                notes.append(f"{subject}: {suffix} on a grid of {describe(grid)}, most {suffix} images have "
+                             f"{describe(common)}; resampled onto the working grid like every image")
+    return notes
+
+
+def folder_digest(root: str | os.PathLike) -> str:
+    """SHA-256 of a folder's file list: each file's relative path and size, sorted (no content is read).
+
+    What a results file records to name the data it was made on without
+    holding any of it.
+    """
+    import hashlib
+
+    root = Path(root)
+    digest = hashlib.sha256()
+    for path in sorted(p for p in root.rglob("*") if p.is_file() and "derivatives" not in p.relative_to(root).parts):
+        digest.update(f"{path.relative_to(root).as_posix()}\t{path.stat().st_size}\n".encode())
+    return digest.hexdigest()
+
+
+def copy_folder(src: str | os.PathLike, out: str | os.PathLike, *, participants: str | os.PathLike | None = None,
+                exclude=()) -> Path:
+    """Copy a BIDS folder, keeping only the subjects ``participants.tsv`` lists and leaving out some files.
+
+    Parameters
+    ----------
+    src : path-like
+    out : path-like
+        A new folder (written under a temporary name, then renamed).
+    participants : path-like, optional
+        A participants.tsv to use instead of ``src``'s (e.g. with diagnoses
+        filled in by :func:`neurohash_lite.data.clinical.fill_diagnoses`);
+        subjects it does not list are not copied.
+    exclude : sequence of path-like
+        Files of ``src`` not to copy (e.g. a 4D image the loader refuses).
+
+    Returns
+    -------
+    pathlib.Path
+    """
+    import shutil
+    import tempfile
+
+    src, out = Path(src), Path(out)
+    if out.exists():
+        raise ValueError(f"{out} exists; choose a new folder (nothing is overwritten)")
+    participants = Path(participants) if participants is not None else src / "participants.tsv"
+    with open(participants, newline="", encoding="utf-8") as handle:
+        listed = {(row.get("participant_id") or "").strip() for row in csv.DictReader(handle, delimiter="\t")}
+    listed = {p if p.startswith("sub-") else f"sub-{p}" for p in listed}
+    excluded = {Path(p).resolve() for p in exclude}
+    out.parent.mkdir(parents=True, exist_ok=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
+    try:
+        for path in sorted(src.rglob("*")):
+            relative = path.relative_to(src)
+            if not path.is_file() or path.resolve() in excluded or relative.parts[0] == "participants.tsv":
+                continue
+            if relative.parts[0].startswith("sub-") and relative.parts[0] not in listed:
+                continue
+            (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(path, tmp / relative)
+        shutil.copy2(participants, tmp / "participants.tsv")
+        os.chmod(tmp, 0o755)
+        os.replace(tmp, out)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    return out
 
 
 def load_volume(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
