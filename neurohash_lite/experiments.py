@@ -259,8 +259,17 @@ def provenance(device: torch.device) -> dict:
         "python": report.python,
         "platform": report.platform,
         "packages": dict(report.packages),
-        "command": " ".join(sys.argv),
+        "command": _command_line(),
     }
+
+
+def _command_line() -> str:
+    """The command that ran, its program named as it is invoked
+    (``python -m neurohash_lite.experiments``), not by its path on the machine."""
+    program = Path(sys.argv[0]).name if sys.argv and sys.argv[0] else "python"
+    if program in ("experiments.py", "__main__.py"):
+        program = "python -m neurohash_lite.experiments"
+    return " ".join([program, *sys.argv[1:]])
 
 
 def _json_ready(value):

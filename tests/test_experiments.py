@@ -328,3 +328,12 @@ def test_reproduce_refuses_a_configuration_it_cannot_rebuild(first_run, tmp_path
     stored["config"]["tier"]["batch_size"] = 7   # not what the smoke tier gives
     with pytest.raises(ValueError, match="tier"):
         experiments.reproduce(stored, ["random"], [8], [0], tmp_path / "x.json")
+
+
+def test_provenance_names_the_program_not_its_path_on_the_machine(monkeypatch):
+    import sys
+
+    from neurohash_lite import experiments
+
+    monkeypatch.setattr(sys, "argv", ["/some/checkout/neurohash_lite/experiments.py", "compare", "--scale", "smoke"])
+    assert experiments._command_line() == "python -m neurohash_lite.experiments compare --scale smoke"
