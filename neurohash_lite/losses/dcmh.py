@@ -77,7 +77,24 @@ def dcmh_likelihood_loss(u_x: torch.Tensor, u_y: torch.Tensor, s) -> torch.Tenso
     Jiang & Li (2017), the first term of Eq. (2) (``log(1 + e^Theta)`` computed
     as softplus).
     """
-    theta = dcmh_theta(u_x, u_y)
+    return pairwise_cross_entropy(dcmh_theta(u_x, u_y), s)
+
+
+def pairwise_cross_entropy(theta: torch.Tensor, s) -> torch.Tensor:
+    """Mean over pairs of ``softplus(theta_ij) - s_ij theta_ij``: the negative
+    log-likelihood of the labels ``s`` under ``P(s_ij = 1) = sigmoid(theta_ij)``.
+
+    The likelihood term DCMH, DPSH and DHN share; they differ in ``theta``.
+
+    Parameters
+    ----------
+    theta : torch.Tensor, float, shape (n_x, n_y)
+    s : array-like, shape (n_x, n_y), values in {0, 1}
+
+    Returns
+    -------
+    torch.Tensor, scalar, nats per pair, >= 0
+    """
     s = torch.as_tensor(s, device=theta.device)
     if s.shape != theta.shape:
         raise ValueError(f"s must have shape {tuple(theta.shape)}, got {tuple(s.shape)}")

@@ -52,11 +52,11 @@ from __future__ import annotations
 import math
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from neurohash_lite.losses.ahs import _check_pair, cross_modal_batch
 from neurohash_lite.losses.csq import csq_quantization_loss
+from neurohash_lite.losses.dcmh import pairwise_cross_entropy
 
 __all__ = ["dhn_likelihood_loss", "dhn_quantization_loss", "DHNLoss"]
 
@@ -80,11 +80,7 @@ def dhn_likelihood_loss(u_x: torch.Tensor, u_y: torch.Tensor, s) -> torch.Tensor
     """
     _check_pair(u_x, u_y)
     theta = (u_x @ u_y.T).to(u_x.dtype)  # float32 after the product, even under autocast
-    s = torch.as_tensor(s, device=theta.device)
-    if s.shape != theta.shape:
-        raise ValueError(f"s must have shape {tuple(theta.shape)}, got {tuple(s.shape)}")
-    s = s.to(theta.dtype)
-    return (F.softplus(theta) - s * theta).mean()
+    return pairwise_cross_entropy(theta, s)
 
 
 def dhn_quantization_loss(u: torch.Tensor) -> torch.Tensor:
