@@ -28,28 +28,7 @@ from neurohash_lite.dscmr import DSCMRLoss
 from neurohash_lite.losses.pgdh import PGDHLoss
 from neurohash_lite.losses.cmhh import CMHHLoss
 from neurohash_lite.models import CrossModalHashNet
-
-
-def softplus(v: float) -> float:
-    return math.log1p(math.exp(v))
-
-
-# Two subjects, K = 2, labels 0 and 1:
-#   u_x = [[1, 0], [0, 1]], u_y = [[1, 1], [0, -1]]
-#   1/2 u_x u_y^T = [[0.5, 0], [0.5, -0.5]], s = [[1, 0], [0, 1]]
-U_X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
-U_Y = torch.tensor([[1.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
-LABELS = torch.tensor([0, 1])
-# mean over the four pairs of softplus(theta) - s theta
-LIKELIHOOD = (softplus(0.5) - 0.5 + softplus(0.0) + softplus(0.5) + softplus(-0.5) + 0.5) / 4
-
-
-def random_codes(n=5, k=6, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    u_x = (torch.rand(n, k, generator=generator, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
-    u_y = (torch.rand(n, k, generator=generator, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
-    labels = torch.tensor([0, 1, 2, 0, 1][:n])
-    return u_x, u_y, labels
+from pair_fixtures import LABELS, LIKELIHOOD, U_X, U_Y, random_codes, softplus
 
 
 # --------------------------------------------------------------------------

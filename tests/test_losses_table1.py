@@ -19,23 +19,7 @@ from neurohash_lite.losses.cmhh import (
 )
 from neurohash_lite.losses.pgdh import PGDHLoss, pgdh_decorrelation_loss, pgdh_pairwise_loss
 from neurohash_lite.runner import run_loss
-
-
-def softplus(v: float) -> float:
-    return math.log1p(math.exp(v))
-
-
-# Two subjects, K = 2, labels 0 and 1: four sMRI-PET pairs, two similar (the diagonal), two dissimilar.
-U_X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
-U_Y = torch.tensor([[1.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
-LABELS = torch.tensor([0, 1])
-
-
-def random_codes(n=5, k=6, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    u_x = (torch.rand(n, k, generator=generator, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
-    u_y = (torch.rand(n, k, generator=generator, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
-    return u_x, u_y, torch.tensor([0, 1, 2, 0, 1][:n])
+from pair_fixtures import LABELS, U_X, U_Y, random_codes, softplus
 
 
 # --------------------------------------------------------------------------

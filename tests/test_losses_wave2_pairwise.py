@@ -18,10 +18,7 @@ from neurohash_lite.losses.dsh import DSHLoss, dsh_contrastive_loss, dsh_regular
 from neurohash_lite.losses.idhn import IDHNLoss, idhn_pair_loss, idhn_soft_similarity
 from neurohash_lite.losses.lcdsh import LCDSHLoss, lcdsh_likelihood_loss, lcdsh_locality_loss
 from neurohash_lite.runner import run_loss
-
-
-def softplus(v: float) -> float:
-    return math.log1p(math.exp(v))
+from pair_fixtures import LABELS, U_X, U_Y, random_codes, softplus
 
 
 def sigmoid(v: float) -> float:
@@ -31,21 +28,10 @@ def sigmoid(v: float) -> float:
 # Two subjects, K = 2, diagnoses 0 and 1: four sMRI-PET pairs, s = [[1, 0], [0, 1]].
 #   u_x = [[1, 0], [0, 1]], u_y = [[1, 1], [0, -1]]
 #   <u_i^x, u_j^y> = [[1, 0], [1, -1]]
-U_X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
-U_Y = torch.tensor([[1.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
-LABELS = torch.tensor([0, 1])
 S = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
 LOG_COSH_1 = math.log(math.cosh(1.0))
 
 LOSS_CLASSES = {"dhn": DHNLoss, "dsh": DSHLoss, "lcdsh": LCDSHLoss, "idhn": IDHNLoss}
-
-
-def random_codes(n=5, k=6, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    u_x = (torch.rand(n, k, generator=generator, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
-    u_y = (torch.rand(n, k, generator=generator, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
-    labels = torch.tensor([0, 1, 2, 0, 1][:n])
-    return u_x, u_y, labels
 
 
 # --------------------------------------------------------------------------

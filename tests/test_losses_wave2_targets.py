@@ -34,18 +34,7 @@ from neurohash_lite.pcdh import PCDHNet, PCDHObjective, pcdh_pairwise_loss, stra
 from neurohash_lite.runner import run_loss
 from neurohash_lite.train import TrainConfig
 from neurohash_lite import daph, fah, pcdh
-
-
-def softplus(v: float) -> float:
-    return math.log1p(math.exp(v))
-
-
-def random_codes(n=5, k=6, seed=0, low=-0.9, high=0.9):
-    generator = torch.Generator().manual_seed(seed)
-    u_x = (torch.rand(n, k, generator=generator, dtype=torch.float64) * (high - low) + low).requires_grad_()
-    u_y = (torch.rand(n, k, generator=generator, dtype=torch.float64) * (high - low) + low).requires_grad_()
-    labels = torch.tensor([0, 1, 2, 0, 1][:n])
-    return u_x, u_y, labels
+from pair_fixtures import LABELS, LIKELIHOOD, U_X, U_Y, random_codes
 
 
 # Two subjects per modality, K = 2: four sMRI-PET pairs, similar on the diagonal only.
@@ -283,12 +272,8 @@ def test_pcdh_classification_through_the_discrete_layer_decreases():
 # --------------------------------------------------------------------------
 # DAPH
 # --------------------------------------------------------------------------
-# two subjects, K = 2, labels 0 and 1 (as tests/test_losses_baselines.py):
+# two subjects, K = 2, labels 0 and 1 (tests/pair_fixtures.py):
 #   Theta = 1/2 u_x u_y^T = [[.5, 0], [.5, -.5]], s = I
-U_X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
-U_Y = torch.tensor([[1.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
-LABELS = torch.tensor([0, 1])
-LIKELIHOOD = (softplus(0.5) - 0.5 + softplus(0.0) + softplus(0.5) + softplus(-0.5) + 0.5) / 4
 
 
 def test_daph_terms_by_hand():

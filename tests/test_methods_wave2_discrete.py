@@ -21,27 +21,7 @@ from neurohash_lite.dsdh import (IndexedPairs, dsdh_b_objective, dsdh_dcc, dsdh_
                                  sign_codes_pm1)
 from neurohash_lite.experiments import CompareConfig, compare, load_results, validate_results
 from neurohash_lite.models import CrossModalHashNet
-
-
-def softplus(v: float) -> float:
-    return math.log1p(math.exp(v))
-
-
-# Two subjects, K = 2, labels 0 and 1 (as in tests/test_losses_baselines.py):
-#   u_x = [[1, 0], [0, 1]], u_y = [[1, 1], [0, -1]]
-U_X = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=torch.float64)
-U_Y = torch.tensor([[1.0, 1.0], [0.0, -1.0]], dtype=torch.float64)
-LABELS = torch.tensor([0, 1])
-# 1/2 u_x u_y^T = [[0.5, 0], [0.5, -0.5]] and 1/2 u_y u_x^T = [[0.5, 0.5], [0, -0.5]], s = I:
-# both directions hold the same four terms
-LIKELIHOOD = (softplus(0.5) - 0.5 + softplus(0.0) + softplus(0.5) + softplus(-0.5) + 0.5) / 4
-
-
-def random_outputs(n=5, k=6, seed=0):
-    generator = torch.Generator().manual_seed(seed)
-    u_x = (torch.rand(n, k, generator=generator, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
-    u_y = (torch.rand(n, k, generator=generator, dtype=torch.float64) * 1.8 - 0.9).requires_grad_()
-    return u_x, u_y
+from pair_fixtures import LABELS, LIKELIHOOD, U_X, U_Y, random_codes, softplus
 
 
 def random_signs(n, k, seed):
@@ -66,8 +46,8 @@ def test_dsdh_network_loss_by_hand():
 
 
 def test_dsdh_network_loss_gradcheck_and_saturation():
-    u_x, u_y = random_outputs()
-    stored_x, stored_y = random_outputs(seed=1)
+    u_x, u_y = random_codes()[:2]
+    stored_x, stored_y = random_codes(seed=1)[:2]
     stored_x, stored_y = stored_x.detach(), stored_y.detach()
     b = random_signs(5, 6, 2)
     assert torch.autograd.gradcheck(
@@ -187,7 +167,7 @@ def test_adsh_network_loss_by_hand():
 
 
 def test_adsh_network_loss_gradcheck_and_saturation():
-    u_x, u_y = random_outputs()
+    u_x, u_y = random_codes()[:2]
     v = random_signs(7, 6, 3)
     s = adsh_similarity(LABELS5, torch.tensor([0, 1, 2, 0, 1, 2, 0]))
     assert torch.autograd.gradcheck(lambda a, c: adsh_network_loss(a, c, v, s, v[:5], gamma=5.0)[0], (u_x, u_y))
@@ -282,7 +262,7 @@ def test_dihn_balance_and_loss_by_hand():
 
 @pytest.mark.parametrize("balance", dihn.BALANCES)
 def test_dihn_network_loss_gradcheck_and_saturation(balance):
-    u_x, u_y = random_outputs()
+    u_x, u_y = random_codes()[:2]
     v = random_signs(7, 6, 3)
     s = adsh_similarity(LABELS5, torch.tensor([0, 1, 2, 0, 1, 2, 0]))
     assert torch.autograd.gradcheck(
@@ -332,7 +312,7 @@ def test_dscmr_terms_by_hand():
 
 
 def test_dscmr_gradcheck_and_zero_distance():
-    u_x, u_y = random_outputs()
+    u_x, u_y = random_codes()[:2]
     loss = DSCMRLoss(6).double()
     assert torch.autograd.gradcheck(lambda a, c: loss(a, c, LABELS5)[0], (u_x, u_y))
     signs = random_signs(5, 6, 0)
