@@ -881,7 +881,9 @@ def summary_rows(results: dict) -> list[dict]:
     list of dict
         Keys ``method``, ``n_bits``, ``n_seeds``, ``mri_to_pet``,
         ``pet_to_mri``, ``mean`` (each a ``(mean, std)`` pair) and
-        ``train_seconds`` (mean); methods that were not applicable are left out.
+        ``train_seconds`` (the median over seeds, which a run slowed by other
+        work on the machine moves less than the mean); methods that were not
+        applicable are left out.
     """
     groups = {}
     for run in results["runs"]:
@@ -891,7 +893,7 @@ def summary_rows(results: dict) -> list[dict]:
     for (method, n_bits) in sorted(groups, key=lambda key: (list(METHODS).index(key[0]), key[1])):
         runs = groups[method, n_bits]
         row = {"method": method, "n_bits": n_bits, "n_seeds": len(runs),
-               "train_seconds": float(np.mean([r["train_seconds"] for r in runs]))}
+               "train_seconds": float(np.median([r["train_seconds"] for r in runs]))}
         for direction in DIRECTIONS + ("mean",):
             values = np.array([r["map"][direction] for r in runs])
             row[direction] = (float(values.mean()), float(values.std()))
@@ -912,7 +914,7 @@ def summary_cells(results: dict) -> dict:
 
 def format_table(results: dict) -> str:
     """A markdown table: one row per method and K, mAP mean ± std over seeds."""
-    lines = ["| method | K | seeds | M→P | P→M | mean | train s |", "|---|---|---|---|---|---|---|"]
+    lines = ["| method | K | seeds | M→P | P→M | mean | train s (median) |", "|---|---|---|---|---|---|---|"]
     for row in summary_rows(results):
         cells = [f"{row[d][0]:.3f} ± {row[d][1]:.3f}" for d in DIRECTIONS + ("mean",)]
         lines.append(f"| {row['method']} | {row['n_bits']} | {row['n_seeds']} | " + " | ".join(cells)
