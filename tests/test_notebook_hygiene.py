@@ -34,6 +34,13 @@ def test_outputs_are_stripped(path):
 
 
 @pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
+def test_no_cell_is_empty(path):
+    # an empty cell renders as a gap in the book, and an empty code cell as an empty input box
+    for index, cell in enumerate(load(path)["cells"]):
+        assert source(cell).strip(), f"{path.name}: cell {index} ({cell['cell_type']}) is empty"
+
+
+@pytest.mark.parametrize("path", CHAPTERS, ids=IDS)
 def test_kernelspec_is_python3(path):
     assert load(path)["metadata"]["kernelspec"]["name"] == "python3"
 
