@@ -31,6 +31,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .folders import new_folder
+
 __all__ = [
     "ANTS_INSTALL",
     "PREPROCESSING_STEPS",
@@ -370,23 +372,6 @@ def _copy_metadata(src: Path, tmp: Path) -> None:
             shutil.copy2(src / name, tmp / name)
 
 
-def _finish_folder(tmp: Path, out: Path) -> Path:
-    if out.exists():
-        import shutil
-
-        shutil.rmtree(tmp)
-        raise ValueError(f"{out} exists; choose another folder (nothing is overwritten)")
-    os.replace(tmp, out)
-    return out
-
-
-def _new_folder(out: Path) -> Path:
-    if out.exists():
-        raise ValueError(f"{out} exists; choose another folder (nothing is overwritten)")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-
-
 def perturb_folder(src, out, *, seed: int = 0, max_rotation_deg: float = 10.0, max_shift_mm: float = 8.0) -> dict:
     """Copy a BIDS folder with every subject's head moved by its own random rigid transform.
 
@@ -416,20 +401,19 @@ def perturb_folder(src, out, *, seed: int = 0, max_rotation_deg: float = 10.0, m
 
     src, out = Path(src), Path(out)
     layout = scan_layout(src)
-    tmp = _new_folder(out)
-    _copy_metadata(src, tmp)
     rng = np.random.default_rng([seed, 11])
     moved = {}
-    for subject, mri, pet in zip(layout.participants.participant_ids, layout.mri_paths, layout.pet_paths):
-        affine = random_rigid_affine(rng, max_rotation_deg, max_shift_mm)
-        moved[subject] = affine
-        for path in (mri, pet):
-            if path is not None:
-                target = tmp / path.relative_to(src)
-                target.parent.mkdir(parents=True, exist_ok=True)
-                image = nib.load(path)
-                nib.save(move_image(image, affine), target)
-    _finish_folder(tmp, out)
+    with new_folder(out) as tmp:
+        _copy_metadata(src, tmp)
+        for subject, mri, pet in zip(layout.participants.participant_ids, layout.mri_paths, layout.pet_paths):
+            affine = random_rigid_affine(rng, max_rotation_deg, max_shift_mm)
+            moved[subject] = affine
+            for path in (mri, pet):
+                if path is not None:
+                    target = tmp / path.relative_to(src)
+                    target.parent.mkdir(parents=True, exist_ok=True)
+                    image = nib.load(path)
+                    nib.save(move_image(image, affine), target)
     return moved
 
 
@@ -481,9 +465,8 @@ def register_folder(src, out, *, fixed=None, subjects=None, pet: str = "mri_tran
     layout = scan_layout(src)
     fixed = mni_template(2) if fixed is None else _load(fixed, "fixed")
     wanted = None if subjects is None else set(subjects)
-    tmp = _new_folder(out)
     seconds = {}
-    try:
+    with new_folder(out) as tmp:
         _copy_metadata(src, tmp)
         for subject, mri, pet_path in zip(layout.participants.participant_ids, layout.mri_paths, layout.pet_paths):
             targets = [tmp / p.relative_to(src) for p in (mri, pet_path) if p is not None]
@@ -507,8 +490,4 @@ def register_folder(src, out, *, fixed=None, subjects=None, pet: str = "mri_tran
             seconds[subject] = spent
             if progress is not None:
                 progress(subject)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
-    _finish_folder(tmp, out)
     return seconds

@@ -57,6 +57,8 @@ from pathlib import Path
 
 import numpy as np
 
+from ..folders import new_folder
+
 __all__ = [
     "DIAGNOSIS_CODES",
     "Participants",
@@ -426,19 +428,14 @@ def copy_folder(src: str | os.PathLike, out: str | os.PathLike, *, participants:
     pathlib.Path
     """
     import shutil
-    import tempfile
 
     src, out = Path(src), Path(out)
-    if out.exists():
-        raise ValueError(f"{out} exists; choose a new folder (nothing is overwritten)")
     participants = Path(participants) if participants is not None else src / "participants.tsv"
-    with open(participants, newline="", encoding="utf-8") as handle:
-        listed = {(row.get("participant_id") or "").strip() for row in csv.DictReader(handle, delimiter="\t")}
-    listed = {p if p.startswith("sub-") else f"sub-{p}" for p in listed}
     excluded = {Path(p).resolve() for p in exclude}
-    out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with new_folder(out) as tmp:
+        with open(participants, newline="", encoding="utf-8") as handle:
+            listed = {(row.get("participant_id") or "").strip() for row in csv.DictReader(handle, delimiter="\t")}
+        listed = {p if p.startswith("sub-") else f"sub-{p}" for p in listed}
         for path in sorted(src.rglob("*")):
             relative = path.relative_to(src)
             if not path.is_file() or path.resolve() in excluded or relative.parts[0] == "participants.tsv":
@@ -448,11 +445,6 @@ def copy_folder(src: str | os.PathLike, out: str | os.PathLike, *, participants:
             (tmp / relative).parent.mkdir(parents=True, exist_ok=True)
             shutil.copy2(path, tmp / relative)
         shutil.copy2(participants, tmp / "participants.tsv")
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
 
 

@@ -28,13 +28,13 @@ from __future__ import annotations
 
 import csv
 import json
-import os
 import shutil
-import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
+
+from ..folders import new_folder
 
 __all__ = ["ShippedFolder", "make_shipped_bids", "undo_known_moves"]
 
@@ -135,9 +135,7 @@ def make_shipped_bids(root, *, n_per_class: int = 4, seed: int = 0) -> ShippedFo
         return str(int(mmse)), {0: "0", 1: "0.5", 2: "1"}[label]
 
     rows = []
-    root.parent.mkdir(parents=True, exist_ok=True)
-    tmp = Path(tempfile.mkdtemp(prefix=f".{root.name}.", dir=root.parent))
-    try:
+    with new_folder(root) as tmp:
         def save(img, subject: str, kind: str) -> Path:
             folder = tmp / subject / ("anat" if kind == "T1w" else "pet")
             folder.mkdir(parents=True, exist_ok=True)
@@ -177,11 +175,6 @@ def make_shipped_bids(root, *, n_per_class: int = 4, seed: int = 0) -> ShippedFo
             "BIDSVersion": "1.9.0", "DatasetType": "raw",
             "GeneratedBy": [{"Name": "neurohash_lite.data.shipped.make_shipped_bids", "Description": f"seed {seed}"}],
         }, indent=2) + "\n", encoding="utf-8")
-        os.chmod(tmp, 0o755)
-        os.replace(tmp, root)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return ShippedFolder(
         root=root, moved=moved, other_grid=subjects[other_grid_idx], mri_only=mri_only,
         four_d=root / four_d.relative_to(tmp), unlabelled=[no_mmse, overlap],
@@ -214,17 +207,10 @@ def undo_known_moves(src, out, moved: dict) -> Path:
     from ..registration import move_image
 
     src, out = Path(src), Path(out)
-    if out.exists():
-        raise ValueError(f"{out} exists; choose a new folder (nothing is overwritten)")
-    tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", dir=out.parent))
-    try:
+    with new_folder(out) as tmp:
         shutil.copytree(src, tmp, dirs_exist_ok=True)
         for subject, affine in moved.items():
             for path in sorted((tmp / subject).rglob("*.nii*")):
                 image = move_image(nib.load(path), np.linalg.inv(affine))
                 nib.save(image, path)
-        os.replace(tmp, out)
-    except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
-        raise
     return out
