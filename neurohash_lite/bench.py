@@ -24,7 +24,7 @@ import numpy as np
 
 from neurohash_lite import metrics, retrieval
 
-__all__ = ["main", "run_retrieval", "run_train_ahs", "sort_based_map", "synthetic_codes",
+__all__ = ["main", "peak_rss_mb", "run_retrieval", "run_train_ahs", "sort_based_map", "synthetic_codes",
            "time_training_steps", "training_devices"]
 
 
@@ -49,6 +49,26 @@ def best_time(function: Callable[[], object], repeats: int, budget_s: float = 2.
         if spent > budget_s:
             break
     return best
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory in MB.
+
+    Linux's ``VmHWM`` where ``/proc`` has it: it belongs to this process
+    image, whereas ``ru_maxrss`` carries the parent's peak over ``exec`` (the
+    memory probe below runs in a child). Elsewhere ``ru_maxrss``.
+    """
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    import resource
+
+    scale = 2**20 if sys.platform == "darwin" else 2**10
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 
 
 def synthetic_codes(n: int, n_bits: int, rng: np.random.Generator, n_classes: int = 3,
@@ -159,25 +179,14 @@ def faiss_from_signs(query_codes: np.ndarray, db_codes: np.ndarray) -> np.ndarra
 
 
 _MEMORY_PROBE = """
-import json, resource, sys, tracemalloc
+import json, sys, tracemalloc
 import numpy as np
 from neurohash_lite import metrics
-from neurohash_lite.bench import synthetic_codes
+from neurohash_lite.bench import peak_rss_mb, synthetic_codes
 n_query, n_db, n_bits, seed = map(int, sys.argv[1:5])
 rng = np.random.default_rng(seed)
 db, db_labels = synthetic_codes(n_db, n_bits, rng)
 queries, query_labels = synthetic_codes(n_query, n_bits, rng)
-def peak_rss_mb():
-    # VmHWM belongs to this process image; ru_maxrss would carry the parent's over exec.
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    scale = 2**20 if sys.platform == "darwin" else 2**10
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / scale
 before = peak_rss_mb()
 tracemalloc.start()
 metrics.mean_average_precision(queries, db, query_labels, db_labels)

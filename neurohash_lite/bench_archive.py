@@ -28,22 +28,10 @@ import numpy as np
 
 from neurohash_lite import retrieval
 from neurohash_lite.archive import load_trained_outputs, sample_archive
-from neurohash_lite.bench import best_time, thread_limits
+from neurohash_lite.bench import best_time, peak_rss_mb, thread_limits
 from neurohash_lite.multi_index import MultiIndexHashing
 
 __all__ = ["add_archive_parser", "run_archive", "archive_row"]
-
-
-def peak_rss_mb() -> float:
-    """This process's peak resident memory in MB (VmHWM; NaN where /proc is missing)."""
-    try:
-        with open("/proc/self/status") as status:
-            for line in status:
-                if line.startswith("VmHWM:"):
-                    return int(line.split()[1]) / 1024
-    except OSError:
-        pass
-    return float("nan")
 
 
 def _random_codes(n: int, n_bits: int, rng: np.random.Generator) -> np.ndarray:
