@@ -63,6 +63,7 @@ __all__ = [
     "DIAGNOSIS_CODES",
     "Participants",
     "BidsLayout",
+    "read_tsv",
     "read_participants",
     "scan_layout",
     "load_volume",
@@ -111,6 +112,22 @@ def _float_or_nan(value: str | None) -> float:
         return float("nan")
 
 
+def read_tsv(path: Path) -> tuple[list[str], list[dict]]:
+    """A tab-separated table's column names and rows, every name and value stripped of spaces.
+
+    Returns
+    -------
+    columns : list of str
+    rows : list of dict of str to str
+        Empty cells are ``""``; a short row's missing cells too.
+    """
+    with open(path, newline="", encoding="utf-8") as handle:
+        reader = csv.DictReader(handle, delimiter="\t")
+        columns = [c.strip() for c in (reader.fieldnames or [])]
+        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    return columns, rows
+
+
 def read_participants(
     path: str | os.PathLike,
     diagnosis_column: str = "diagnosis",
@@ -148,10 +165,7 @@ def read_participants(
         codes[str(key).strip().lower()] = int(value)
     if not path.is_file():
         raise ValueError(f"{path}: participants.tsv not found; a BIDS folder lists its subjects there")
-    with open(path, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    columns, rows = read_tsv(path)
     for column in ("participant_id", diagnosis_column):
         if column not in columns:
             raise ValueError(
@@ -433,8 +447,7 @@ def copy_folder(src: str | os.PathLike, out: str | os.PathLike, *, participants:
     participants = Path(participants) if participants is not None else src / "participants.tsv"
     excluded = {Path(p).resolve() for p in exclude}
     with new_folder(out) as tmp:
-        with open(participants, newline="", encoding="utf-8") as handle:
-            listed = {(row.get("participant_id") or "").strip() for row in csv.DictReader(handle, delimiter="\t")}
+        listed = {row.get("participant_id", "") for row in read_tsv(participants)[1]}
         listed = {p if p.startswith("sub-") else f"sub-{p}" for p in listed}
         for path in sorted(src.rglob("*")):
             relative = path.relative_to(src)

@@ -192,16 +192,13 @@ def fill_diagnoses(source, out, *, diagnosis_column: str = "diagnosis", mmse_col
         Naming the file, if it is missing, lacks ``participant_id`` or both
         score columns, or holds an impossible score.
     """
-    from .bids import DIAGNOSIS_CODES
+    from .bids import DIAGNOSIS_CODES, read_tsv
     from .synthetic import DIAGNOSES
 
     source, out = Path(source), Path(out)
     if not source.is_file():
         raise ValueError(f"{source}: participants.tsv not found")
-    with open(source, newline="", encoding="utf-8") as handle:
-        reader = csv.DictReader(handle, delimiter="\t")
-        columns = [c.strip() for c in (reader.fieldnames or [])]
-        rows = [{(k or "").strip(): (v or "").strip() for k, v in row.items()} for row in reader]
+    columns, rows = read_tsv(source)
     missing = [c for c in ("participant_id", mmse_column, cdr_column) if c not in columns]
     if missing:
         raise ValueError(f"{source}: column(s) {missing} missing (columns found: {columns}); "
